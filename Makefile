@@ -1,0 +1,46 @@
+# abrfleet: `make bench` and `make test` set everything up themselves on a fresh Debian 12 machine.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+export PATH := $(PATH):/usr/local/go/bin
+
+# FFmpeg 8.1.2 lives in a cache prefix outside the clone (scripts/setup-ffmpeg.sh). Set
+# FFMPEG_PREFIX to use another FFmpeg 8.x build instead.
+FFMPEG_PREFIX ?= $(shell scripts/setup-ffmpeg.sh --print-prefix)
+export FFMPEG_PREFIX
+export PKG_CONFIG_PATH := $(FFMPEG_PREFIX)/lib/pkgconfig
+export CGO_LDFLAGS := -Wl,-rpath,$(FFMPEG_PREFIX)/lib
+
+GO ?= go
+GOTESTFLAGS ?= -count=1 -timeout 30m
+BENCHFLAGS ?= --quick
+
+.PHONY: help setup build test bench lint clean print-ffmpeg-prefix
+
+help: ## list the targets
+	@awk 'BEGIN{FS=":.*## "} /^[a-z-]+:.*## /{printf "  %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+setup: ## install build deps and redis, build FFmpeg 8.1.2 into the cache (seconds when cached), download Go modules
+	@scripts/setup-ffmpeg.sh >/dev/null
+	@$(GO) mod download
+
+print-ffmpeg-prefix: ## print the FFmpeg prefix in use (for scripts: make -s print-ffmpeg-prefix)
+	@echo $(FFMPEG_PREFIX)
+
+build: setup ## build bin/worker and bin/bench
+	$(GO) build -o bin/ ./cmd/worker ./cmd/bench
+
+test: setup ## run every test (starts its own redis-server)
+	$(GO) test $(GOTESTFLAGS) ./...
+
+bench: build ## the quick benchmark and its report
+	bin/bench run $(BENCHFLAGS)
+
+lint: ## gofmt, go vet, go mod tidy -diff
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) mod tidy -diff
+
+clean: ## remove build outputs (the FFmpeg cache stays: rm -rf ~/.cache/abrfleet to drop it)
+	rm -rf bin/ out/
