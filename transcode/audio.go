@@ -21,6 +21,17 @@ type audioPath struct {
 	started   bool
 	skip      int64 // samples before the origin still to drop
 	samples   int64 // samples encoded
+	videoEnd  int64 // how far the video has got, in samples: audio waits for it
+}
+
+// maxAudioLead bounds how much audio (in samples) may wait in the fifo for the video to catch
+// up: beyond it audio is encoded anyway, so a badly interleaved input cannot exhaust memory.
+const maxAudioLead = 30 * audioSampleRate
+
+// advance tells the audio path the video has reached t seconds. Audio is encoded only up to
+// there, and cut there at the end, so every rung's audio ends with its video.
+func (a *audioPath) advance(t float64) {
+	a.videoEnd = max(a.videoEnd, int64(math.Round(t*audioSampleRate)))
 }
 
 func newAudioPath(inTB astiav.Rational, originPTS int64) (_ *audioPath, err error) {
@@ -120,8 +131,22 @@ func (a *audioPath) drain(final bool, fn func(*astiav.Packet) error) error {
 		}
 		a.skip -= int64(k)
 	}
-	for a.fifo.Size() >= n || (final && a.fifo.Size() > 0) {
-		if err := a.readFifo(min(n, a.fifo.Size())); err != nil {
+	for {
+		k := min(n, a.fifo.Size())
+		if room := a.videoEnd - a.nextPTS; int64(k) > room {
+			switch {
+			case a.fifo.Size() > maxAudioLead:
+				// the video is far behind: encode rather than buffer without bound
+			case final:
+				k = int(max(room, 0)) // the audio outlasts the video: cut it at the video's end
+			default:
+				k = 0
+			}
+		}
+		if k == 0 || (k < n && !final) {
+			break
+		}
+		if err := a.readFifo(k); err != nil {
 			return err
 		}
 		a.out.SetPts(a.nextPTS)

@@ -5,13 +5,12 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/abrfleet/abrfleet/ladder"
 	"github.com/asticode/go-astiav"
 )
 
-// prefilter is the one filter graph every frame crosses once, before the rungs: deinterlace
-// (bwdif) when the source is interlaced, rotate upright when it carries a display matrix, and
-// constant frame rate (fps) always, so every rung gets the same CFR frames with the same pts.
+// prefilter is the one filter graph a frame crosses, once, before the rungs, when the source
+// needs it: deinterlace (bwdif) when interlaced, rotate upright when it carries a display
+// matrix. Sources that need neither skip it.
 type prefilter struct {
 	graph *astiav.FilterGraph
 	src   *astiav.BuffersrcFilterContext
@@ -20,8 +19,8 @@ type prefilter struct {
 	desc  string
 }
 
-// prefilterChain renders the filter chain for a source.
-func prefilterChain(deinterlace bool, rotation int, fps ladder.Rational) string {
+// prefilterChain renders the filter chain for a source, "" when it needs none.
+func prefilterChain(deinterlace bool, rotation int) string {
 	var chain []string
 	if deinterlace {
 		chain = append(chain, "bwdif=mode=send_frame:parity=auto:deint=interlaced")
@@ -34,7 +33,6 @@ func prefilterChain(deinterlace bool, rotation int, fps ladder.Rational) string 
 	case 270:
 		chain = append(chain, "transpose=cclock")
 	}
-	chain = append(chain, fmt.Sprintf("fps=fps=%d/%d", fps.Num, fps.Den))
 	return strings.Join(chain, ",")
 }
 
@@ -99,7 +97,7 @@ func newPrefilter(first *astiav.Frame, tb astiav.Rational, chain string) (_ *pre
 	return p, nil
 }
 
-// timeBase is the time base of the frames the graph emits (1/fps after the fps filter).
+// timeBase is the time base of the frames the graph emits.
 func (p *prefilter) timeBase() astiav.Rational { return p.sink.TimeBase() }
 
 // push feeds f (nil flushes) and calls fn for every frame out of the graph.

@@ -398,6 +398,11 @@ func (d *decoder) deliver(fn func(*astiav.Frame) error) error {
 		pts = d.nextPTS()
 	}
 	f.SetPts(pts)
+	if frameDuration(f) <= 0 {
+		// Without a duration the last frame of a stream has no end, and CFR conversion would
+		// drop it: assume the nominal frame (or audio frame) duration.
+		setFrameDuration(f, d.step())
+	}
 	d.lastPTS = pts
 	if d.hw != nil && f.PixelFormat() == d.hwFmt {
 		if err := f.TransferHardwareData(d.swFrame); err != nil {
@@ -405,6 +410,7 @@ func (d *decoder) deliver(fn func(*astiav.Frame) error) error {
 		}
 		defer d.swFrame.Unref()
 		d.swFrame.SetPts(pts)
+		setFrameDuration(d.swFrame, frameDuration(f))
 		return fn(d.swFrame)
 	}
 	return fn(f)
@@ -415,6 +421,12 @@ func (d *decoder) nextPTS() int64 {
 	if d.lastPTS == noPTS {
 		return 0
 	}
+	return d.lastPTS + d.step()
+}
+
+// step is one nominal frame (video) or the current frame's samples (audio) in the stream's
+// time base, at least 1.
+func (d *decoder) step() int64 {
 	tb := d.st.TimeBase()
 	step := int64(1)
 	if fr := d.cc.Framerate(); fr.Num() > 0 && fr.Den() > 0 && tb.Num() > 0 {
@@ -422,5 +434,5 @@ func (d *decoder) nextPTS() int64 {
 	} else if sr := d.cc.SampleRate(); sr > 0 && d.frame.NbSamples() > 0 && tb.Num() > 0 {
 		step = max(1, int64(d.frame.NbSamples())*int64(tb.Den())/(int64(tb.Num())*int64(sr)))
 	}
-	return d.lastPTS + step
+	return step
 }

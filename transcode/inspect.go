@@ -16,8 +16,8 @@ type StreamReport struct {
 	Packets       int64     `json:"packets"`
 	Bytes         int64     `json:"bytes"`
 	KeyframePTS   []float64 `json:"keyframe_pts,omitempty"` // seconds, video only
-	FirstPTS      float64   `json:"first_pts"`
-	EndPTS        float64   `json:"end_pts"` // last pts + its duration, seconds
+	FirstPTS      float64   `json:"first_pts"` // seconds; negative for encoder priming (AAC)
+	EndPTS        float64   `json:"end_pts"`   // largest pts + its duration, seconds
 	DTSMonotonic  bool      `json:"dts_monotonic"`
 	DurationSecs  float64   `json:"duration_seconds"` // EndPTS - FirstPTS
 	ExtraDataSize int       `json:"extradata_size"`
@@ -55,10 +55,11 @@ func Inspect(ctx context.Context, path string) (*FileReport, error) {
 	streams := d.fc.Streams()
 	rep := &FileReport{Format: d.fc.InputFormat().Name(), All: make([]StreamReport, len(streams))}
 	lastDTS := make([]int64, len(streams))
+	seenPTS := make([]bool, len(streams))
 	for i, s := range streams {
 		cp := s.CodecParameters()
 		rep.All[i] = StreamReport{Type: cp.MediaType().String(), Codec: cp.CodecID().Name(), Width: cp.Width(),
-			Height: cp.Height(), DTSMonotonic: true, FirstPTS: -1, ExtraDataSize: len(cp.ExtraData())}
+			Height: cp.Height(), DTSMonotonic: true, ExtraDataSize: len(cp.ExtraData())}
 		lastDTS[i] = noPTS
 	}
 	for {
@@ -81,10 +82,11 @@ func Inspect(ctx context.Context, path string) (*FileReport, error) {
 		}
 		if pts := d.pkt.Pts(); pts != noPTS {
 			t := float64(pts) * tb
-			if sr.FirstPTS < 0 || t < sr.FirstPTS {
-				sr.FirstPTS = t
+			end := t + float64(d.pkt.Duration())*tb
+			if !seenPTS[i] {
+				sr.FirstPTS, sr.EndPTS, seenPTS[i] = t, end, true
 			}
-			sr.EndPTS = max(sr.EndPTS, t+float64(d.pkt.Duration())*tb)
+			sr.FirstPTS, sr.EndPTS = min(sr.FirstPTS, t), max(sr.EndPTS, end)
 			if d.pkt.Flags().Has(astiav.PacketFlagKey) && sr.Type == "video" {
 				sr.KeyframePTS = append(sr.KeyframePTS, t)
 			}
@@ -93,7 +95,7 @@ func Inspect(ctx context.Context, path string) (*FileReport, error) {
 	}
 	for i := range rep.All {
 		sr := &rep.All[i]
-		sr.DurationSecs = sr.EndPTS - max(sr.FirstPTS, 0)
+		sr.DurationSecs = sr.EndPTS - sr.FirstPTS
 		switch {
 		case sr.Type == "video" && rep.Video == nil:
 			rep.Video = sr

@@ -116,7 +116,17 @@ func (m *muxer) addStream(e *encoder) (*astiav.Stream, error) {
 		return nil, newError(CodeInternal, "stream parameters "+e.name, err)
 	}
 	s.SetTimeBase(e.cc.TimeBase())
+	if e.cc.CodecID() == astiav.CodecIDHevc {
+		// hvc1: parameter sets in the sample description, as Apple's HLS requires and as the
+		// CODECS attribute (hvc1.*) says. FFmpeg's default is hev1.
+		s.CodecParameters().SetCodecTag(fourCC("hvc1"))
+	}
 	return s, nil
+}
+
+// fourCC is MKTAG.
+func fourCC(s string) astiav.CodecTag {
+	return astiav.CodecTag(uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24)
 }
 
 // write muxes a reference to pkt (which stays valid for the caller) into the video or the

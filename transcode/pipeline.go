@@ -195,8 +195,9 @@ type job struct {
 	src    SourceInfo
 	rungs  []*rung
 	audio  *audioPath
-	pre    *prefilter
-	origin int64 // the container's start, in the video stream's time base
+	pre    *prefilter // nil when the source needs no deinterlacing or rotation
+	cfr    *cfr
+	origin int64 // the video stream's start, in its time base: time zero of every output
 
 	fps       ladder.Rational
 	decoded   atomic.Int64
@@ -223,6 +224,7 @@ func (j *job) Close() {
 	for _, r := range j.rungs {
 		r.Close()
 	}
+	j.cfr.Close()
 	j.pre.Close()
 	j.audio.Close()
 	j.in.Close()
@@ -240,8 +242,11 @@ func (j *job) run(ctx context.Context) (*Result, error) {
 		return nil, newError(CodeInputInvalid, "fit ladder", err)
 	}
 	j.fps = targets[0].FPS
-	j.origin = 0
-	if st := j.in.fc.StartTime(); st != noPTS {
+	// Time zero is the first video frame: audio before it is dropped, so every rung starts
+	// with both tracks at 0.
+	if st := j.in.video.st.StartTime(); st != noPTS {
+		j.origin = st
+	} else if st := j.in.fc.StartTime(); st != noPTS {
 		j.origin = astiav.RescaleQ(st, astiav.NewRational(1, astiav.TimeBase), j.in.video.st.TimeBase())
 	}
 
@@ -385,18 +390,22 @@ func (j *job) runSource(ctx context.Context) error {
 		}
 		return nil
 	}
-	distribute := func(f *astiav.Frame) error {
+	distribute := func(f *astiav.Frame, slot int64) error {
 		j.decoded.Add(1)
+		if j.audio != nil {
+			j.audio.advance(float64(slot+1) * float64(j.fps.Den) / float64(j.fps.Num))
+		}
 		for _, r := range j.rungs {
 			if j.o.Cascade && r != j.rungs[0] {
 				break
 			}
-			if err := r.scaleIn.putFrame(ctx, f); err != nil {
+			if err := r.scaleIn.putFrame(ctx, f, slot); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
+	toCFR := func(f *astiav.Frame) error { return j.cfr.push(f, distribute) }
 	onVideo := func(f *astiav.Frame) error {
 		if j.o.Realtime {
 			if err := j.pace(ctx, f.Pts()); err != nil {
@@ -404,16 +413,15 @@ func (j *job) runSource(ctx context.Context) error {
 			}
 		}
 		f.SetPts(f.Pts() - j.origin)
-		if j.pre == nil {
-			tb := j.in.video.st.TimeBase()
-			deint := f.Flags().Has(astiav.FrameFlagInterlaced)
-			j.src.Interlaced = deint
-			var err error
-			if j.pre, err = newPrefilter(f, tb, prefilterChain(deint, j.src.Rotation, j.fps)); err != nil {
+		if j.cfr == nil {
+			if err := j.startVideo(f); err != nil {
 				return err
 			}
 		}
-		return j.pre.push(f, distribute)
+		if j.pre != nil {
+			return j.pre.push(f, toCFR)
+		}
+		return toCFR(f)
 	}
 	var onAudio func(*astiav.Frame) error
 	if j.audio != nil {
@@ -423,7 +431,12 @@ func (j *job) runSource(ctx context.Context) error {
 		return err
 	}
 	if j.pre != nil {
-		if err := j.pre.push(nil, distribute); err != nil {
+		if err := j.pre.push(nil, toCFR); err != nil {
+			return err
+		}
+	}
+	if j.cfr != nil {
+		if err := j.cfr.flush(distribute); err != nil {
 			return err
 		}
 	}
@@ -431,6 +444,28 @@ func (j *job) runSource(ctx context.Context) error {
 		return j.audio.push(nil, sendAudio)
 	}
 	return nil
+}
+
+// startVideo sets up what the first decoded frame decides: the prefilter (only interlaced or
+// rotated sources need one) and the constant-frame-rate stage.
+func (j *job) startVideo(first *astiav.Frame) error {
+	tb := j.in.video.st.TimeBase()
+	j.src.Interlaced = first.Flags().Has(astiav.FrameFlagInterlaced)
+	if chain := prefilterChain(j.src.Interlaced, j.src.Rotation); chain != "" {
+		var err error
+		if j.pre, err = newPrefilter(first, tb, chain); err != nil {
+			return err
+		}
+		tb = j.pre.timeBase()
+	}
+	// One frame at the source's nominal rate, in tb: the duration a frame without one gets.
+	var nominal int64 = 1
+	if j.src.FPSNum > 0 && tb.Num() > 0 {
+		nominal = int64(math.Round(float64(j.src.FPSDen) * float64(tb.Den()) / (float64(j.src.FPSNum) * float64(tb.Num()))))
+	}
+	var err error
+	j.cfr, err = newCFR(tb, j.fps, nominal)
+	return err
 }
 
 // pace sleeps until the wall clock reaches the frame's time, as a live feed would deliver it.
@@ -469,10 +504,10 @@ func (j *job) runScaler(ctx context.Context, r *rung) error {
 		err := r.scaler.scale(it.frame, scratch)
 		r.scaleIn.release(it)
 		if err == nil {
-			err = r.encIn.putFrame(ctx, scratch)
+			err = r.encIn.putFrame(ctx, scratch, scratch.Pts())
 		}
 		if err == nil && r.next != nil {
-			err = r.next.scaleIn.putFrame(ctx, scratch)
+			err = r.next.scaleIn.putFrame(ctx, scratch, scratch.Pts())
 		}
 		scratch.Unref()
 		if err != nil {
@@ -486,6 +521,9 @@ func (j *job) runScaler(ctx context.Context, r *rung) error {
 // encoder and finishes every output.
 func (j *job) runEncoder(ctx context.Context, r *rung) error {
 	writeVideo := func(pkt *astiav.Packet) error {
+		if pkt.Duration() <= 0 {
+			pkt.SetDuration(1) // CFR in a 1/fps time base: the muxers time segments with it
+		}
 		r.videoBytes.Add(int64(pkt.Size()))
 		for _, m := range r.muxers {
 			if err := m.write(pkt, false); err != nil {
@@ -585,6 +623,7 @@ func (j *job) progress() Progress {
 // finish measures the outputs and writes master.m3u8 and manifest.json.
 func (j *job) finish(res *Result) (*Result, error) {
 	o := &j.o
+	res.Source = j.src // now with what decoding learned (interlacing)
 	res.WallSeconds = time.Since(j.start).Seconds()
 	res.SourceFrames = j.decoded.Load()
 	res.FPS = float64(res.SourceFrames) / res.WallSeconds

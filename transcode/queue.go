@@ -57,8 +57,8 @@ func (q *queue) done() {
 	}
 }
 
-// putFrame sends a new reference to src.
-func (q *queue) putFrame(ctx context.Context, src *astiav.Frame) error {
+// putFrame sends a new reference to src, with timestamp pts.
+func (q *queue) putFrame(ctx context.Context, src *astiav.Frame, pts int64) error {
 	var f *astiav.Frame
 	select {
 	case f = <-q.free:
@@ -69,6 +69,7 @@ func (q *queue) putFrame(ctx context.Context, src *astiav.Frame) error {
 		q.free <- f
 		return newError(CodeInternal, "reference frame", err)
 	}
+	f.SetPts(pts)
 	return q.send(ctx, item{frame: f})
 }
 

@@ -25,8 +25,8 @@ type RenderOptions struct {
 	// Rotation is recorded as the stream's display matrix: clockwise degrees a player must
 	// turn the picture.
 	Rotation int
-	// DropEvery > 1 leaves out every Nth frame while keeping the others' timestamps, in a
-	// millisecond time base: a variable frame rate stream.
+	// DropEvery > 1 leaves out frames 1, 1+N, 1+2N... while keeping the others' timestamps,
+	// in a millisecond time base: a variable frame rate stream whose first and last frames stay.
 	DropEvery int
 	// NoAudio leaves the source's audio out.
 	NoAudio bool
@@ -98,12 +98,20 @@ func Render(ctx context.Context, o RenderOptions) (err error) {
 		return newError(CodeInternal, "allocate frame", nil)
 	}
 	defer frame.Free()
-	writeVideo := func(pkt *astiav.Packet) error { return m.write(pkt, false) }
+	writeVideo := func(pkt *astiav.Packet) error {
+		if pkt.Duration() <= 0 && o.DropEvery <= 1 {
+			pkt.SetDuration(1) // CFR in a 1/fps time base
+		}
+		return m.write(pkt, false)
+	}
 	writeAudio := func(pkt *astiav.Packet) error { return m.write(pkt, true) }
 	var n int64
 	onVideo := func(f *astiav.Frame) error {
 		defer func() { n++ }()
-		if o.DropEvery > 1 && n%int64(o.DropEvery) == int64(o.DropEvery-1) {
+		if audio != nil {
+			audio.advance(float64(n+1) * float64(fps.Den) / float64(fps.Num))
+		}
+		if o.DropEvery > 1 && n%int64(o.DropEvery) == 1 {
 			return nil
 		}
 		if err := sc.scale(f, frame); err != nil {
