@@ -29,4 +29,6 @@ func pixFmtDepth(f astiav.PixelFormat) int { return int(C.pix_fmt_depth(C.int(f)
 // frameDuration is AVFrame.duration, in the frame's time base.
 func frameDuration(f *astiav.Frame) int64 { return int64(C.frame_duration(f.UnsafePointer())) }
 
-func setFrameDuration(f *astiav.Frame, d int64) { C.set_frame_duration(f.UnsafePointer(), C.int64_t(d)) }
+func setFrameDuration(f *astiav.Frame, d int64) {
+	C.set_frame_duration(f.UnsafePointer(), C.int64_t(d))
+}

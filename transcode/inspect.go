@@ -16,8 +16,8 @@ type StreamReport struct {
 	Packets       int64     `json:"packets"`
 	Bytes         int64     `json:"bytes"`
 	KeyframePTS   []float64 `json:"keyframe_pts,omitempty"` // seconds, video only
-	FirstPTS      float64   `json:"first_pts"` // seconds; negative for encoder priming (AAC)
-	EndPTS        float64   `json:"end_pts"`   // largest pts + its duration, seconds
+	FirstPTS      float64   `json:"first_pts"`              // seconds; negative for encoder priming (AAC)
+	EndPTS        float64   `json:"end_pts"`                // largest pts + its duration, seconds
 	DTSMonotonic  bool      `json:"dts_monotonic"`
 	DurationSecs  float64   `json:"duration_seconds"` // EndPTS - FirstPTS
 	ExtraDataSize int       `json:"extradata_size"`
