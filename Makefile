@@ -16,7 +16,7 @@ GO ?= go
 GOTESTFLAGS ?= -count=1 -timeout 30m
 BENCHFLAGS ?= --quick
 
-.PHONY: help setup build test bench lint clean print-ffmpeg-prefix
+.PHONY: help setup build test bench lint clean print-ffmpeg-prefix leakcheck compare-cli
 
 help: ## list the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-z-]+:.*## /{printf "  %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -36,6 +36,18 @@ test: setup ## run every test (starts its own redis-server)
 
 bench: build ## the quick benchmark and its report
 	bin/bench run $(BENCHFLAGS)
+
+LSAN ?= /usr/lib/x86_64-linux-gnu/liblsan.so.0
+
+leakcheck: setup ## run the transcode tests under LeakSanitizer (every C allocation freed)
+	@test -e $(LSAN) || { sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; $$sudo apt-get install -y -q liblsan0 >/dev/null; }
+	$(GO) test -c -o bin/transcode.test ./transcode
+	cd transcode && ABRFLEET_LSAN=1 LD_PRELOAD=$(LSAN) \
+		LSAN_OPTIONS=fast_unwind_on_malloc=0:suppressions=$(CURDIR)/scripts/lsan.supp:print_suppressions=1 \
+		../bin/transcode.test -test.count=1
+
+compare-cli: build ## our pipeline against the ffmpeg CLI (n=5, 1080p30 300 frames); see BENCHMARKS.md
+	bin/bench compare-cli $(COMPAREFLAGS)
 
 lint: ## gofmt, go vet, go mod tidy -diff
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -13,6 +13,12 @@ package transcode
 //}
 //static int64_t frame_duration(void *f) { return ((AVFrame *)f)->duration; }
 //static void set_frame_duration(void *f, int64_t d) { ((AVFrame *)f)->duration = d; }
+//
+//// LeakSanitizer's entry point, present only when liblsan is preloaded (make leakcheck).
+//extern int __lsan_do_recoverable_leak_check(void) __attribute__((weak));
+//static int lsan_check(void) {
+//	return __lsan_do_recoverable_leak_check ? __lsan_do_recoverable_leak_check() : -1;
+//}
 import "C"
 
 import "github.com/asticode/go-astiav"
@@ -32,3 +38,8 @@ func frameDuration(f *astiav.Frame) int64 { return int64(C.frame_duration(f.Unsa
 func setFrameDuration(f *astiav.Frame, d int64) {
 	C.set_frame_duration(f.UnsafePointer(), C.int64_t(d))
 }
+
+// lsanCheck runs LeakSanitizer's leak check now, when liblsan is preloaded: Go's os.Exit skips
+// the atexit hook LSan normally reports from. It returns 1 if leaks were found, 0 if none, -1 if
+// LeakSanitizer is not loaded.
+func lsanCheck() int { return int(C.lsan_check()) }

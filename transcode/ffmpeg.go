@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"math"
-	"strings"
 	"sync"
 
 	"github.com/asticode/go-astiav"
@@ -18,52 +16,6 @@ const noPTS = math.MinInt64
 // registerDevices registers libavdevice's inputs once per process (lavfi synthetic sources).
 // FFmpeg keeps this registry itself; calling it is idempotent, the Once only avoids the race.
 var registerDevices = sync.OnceFunc(astiav.RegisterAllDevices)
-
-// RouteFFmpegLogs sends FFmpeg's own log (a process-wide facility of libavutil) to logger,
-// mapping FFmpeg levels to slog levels. Call it once from main; messages below level are
-// dropped inside FFmpeg before they reach Go.
-func RouteFFmpegLogs(logger *slog.Logger, level slog.Level) {
-	astiav.SetLogLevel(ffmpegLevel(level))
-	astiav.SetLogCallback(func(c astiav.Classer, l astiav.LogLevel, _, msg string) {
-		msg = strings.TrimSpace(msg)
-		if msg == "" {
-			return
-		}
-		attrs := []any{}
-		if c != nil {
-			if cl := c.Class(); cl != nil {
-				attrs = append(attrs, "class", cl.Name())
-			}
-		}
-		logger.Log(context.Background(), slogLevel(l), msg, attrs...)
-	})
-}
-
-func ffmpegLevel(l slog.Level) astiav.LogLevel {
-	switch {
-	case l <= slog.LevelDebug:
-		return astiav.LogLevelVerbose
-	case l <= slog.LevelInfo:
-		return astiav.LogLevelInfo
-	case l <= slog.LevelWarn:
-		return astiav.LogLevelWarning
-	default:
-		return astiav.LogLevelError
-	}
-}
-
-func slogLevel(l astiav.LogLevel) slog.Level {
-	switch {
-	case l <= astiav.LogLevelError:
-		return slog.LevelError
-	case l <= astiav.LogLevelWarning:
-		return slog.LevelWarn
-	case l <= astiav.LogLevelInfo:
-		return slog.LevelInfo
-	default:
-		return slog.LevelDebug
-	}
-}
 
 // interruptOnDone makes FFmpeg's blocking I/O on ii return AVERROR_EXIT as soon as ctx is
 // done. The returned stop function must be called before ii is freed.

@@ -23,6 +23,8 @@ type muxer struct {
 	audioTB  astiav.Rational
 	scratch  *astiav.Packet
 	finished bool
+	// headerWritten: the muxer is initialised and must see a trailer before it is freed.
+	headerWritten bool
 }
 
 // hlsOptions are the hls muxer settings. temp_file makes FFmpeg write each segment under a
@@ -101,6 +103,7 @@ func openMuxer(c muxConfig) (_ *muxer, err error) {
 	if err := m.fc.WriteHeader(dict); err != nil {
 		return nil, newError(CodeOutputWriteFailed, "write header "+target, err)
 	}
+	m.headerWritten = true
 	if m.scratch = astiav.AllocPacket(); m.scratch == nil {
 		return nil, newError(CodeInternal, "allocate packet", nil)
 	}
@@ -153,6 +156,7 @@ func (m *muxer) write(pkt *astiav.Packet, isAudio bool) error {
 
 // finish writes the trailer and, for MP4, renames the finished file into place.
 func (m *muxer) finish() error {
+	m.finished = true // the trailer is written once, here, whatever it returns
 	if err := m.fc.WriteTrailer(); err != nil {
 		return newError(CodeOutputWriteFailed, "write trailer "+m.path, err)
 	}
@@ -167,8 +171,8 @@ func (m *muxer) finish() error {
 		if err := os.Rename(m.tmpPath, m.path); err != nil {
 			return newError(CodeOutputWriteFailed, "publish "+m.path, err)
 		}
+		m.tmpPath = ""
 	}
-	m.finished = true
 	return nil
 }
 
@@ -176,6 +180,11 @@ func (m *muxer) finish() error {
 func (m *muxer) Close() {
 	if m == nil {
 		return
+	}
+	if !m.finished && m.headerWritten {
+		// An abandoned output still needs its trailer: the hls muxer frees the segment it has
+		// open only there (avformat_free_context alone leaks it). The output is discarded.
+		_ = m.fc.WriteTrailer()
 	}
 	if m.scratch != nil {
 		m.scratch.Free()
@@ -186,8 +195,8 @@ func (m *muxer) Close() {
 	if m.fc != nil {
 		m.fc.Free()
 	}
-	if !m.finished && m.tmpPath != "" {
-		_ = os.Remove(m.tmpPath)
+	if m.tmpPath != "" {
+		_ = os.Remove(m.tmpPath) // not published: finish did not get to the rename
 	}
 }
 
