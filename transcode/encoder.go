@@ -21,7 +21,7 @@ type videoParams struct {
 	Width, Height int
 	FPS           ladder.Rational
 	PixFmt        astiav.PixelFormat
-	Threads       int // 0: the encoder's default (x264/x265: one per core and a half)
+	Threads       int // 0: the encoder's default (x264: 1.5 per core; x265: a pool of one per core)
 }
 
 // openVideoEncoder opens cfg.Encoder for frames described by p, with cfg's options. An option
@@ -48,12 +48,17 @@ func openVideoEncoder(cfg ladder.EncoderConfig, p videoParams) (_ *encoder, err 
 	e.cc.SetFramerate(astiav.NewRational(p.FPS.Num, p.FPS.Den))
 	e.cc.SetTimeBase(astiav.NewRational(p.FPS.Den, p.FPS.Num))
 	e.cc.SetFlags(e.cc.Flags().Add(astiav.CodecContextFlagGlobalHeader)) // fMP4 and MP4 both want out-of-band headers
-	if p.Threads > 0 {
-		e.cc.SetThreadCount(p.Threads)
-	}
-	kv := make([]string, 0, 2*len(cfg.Options))
+	kv := make([]string, 0, 2*len(cfg.Options)+2)
 	for _, o := range cfg.Options {
+		if o.Key == "x265-params" && p.Threads > 0 {
+			// x265 ignores threads: its worker pool size is its own parameter. It changes
+			// scheduling only; the bitstream does not depend on it.
+			o.Value += fmt.Sprintf(":pools=%d", p.Threads)
+		}
 		kv = append(kv, o.Key, o.Value)
+	}
+	if p.Threads > 0 && cfg.Encoder == "libx264" {
+		e.cc.SetThreadCount(p.Threads)
 	}
 	dict, err := dictionary(kv...)
 	if err != nil {

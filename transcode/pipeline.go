@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -41,7 +42,11 @@ type Options struct {
 	Realtime bool
 	// QueueDepth bounds the frames waiting in front of each stage. Default 4.
 	QueueDepth int
-	// EncoderThreads per rung encoder. Default 0: the encoder's own choice.
+	// EncoderThreads sets each CPU rung encoder's threads. Default 0: a budget per rung, in
+	// proportion to its share of the ladder's pixels (1.5 threads per core in all, at least one
+	// per rung): the rungs already run in parallel, so small rungs gain nothing from threads of
+	// their own and lose time and memory to them. -1: every encoder's own default, as the
+	// ffmpeg CLI runs them.
 	EncoderThreads int
 
 	Input2 InputOptions // limits and decoding for the input
@@ -337,6 +342,7 @@ func (j *job) openRungs(targets []ladder.Target, res *Result) error {
 
 func (j *job) openEncoders(targets []ladder.Target) error {
 	o := &j.o
+	threads := encoderThreads(targets, o.EncoderThreads, runtime.NumCPU())
 	for i, t := range targets {
 		cfg, err := ladder.EncoderSettings(o.Codec, o.Preset, o.Mode, t)
 		if err != nil {
@@ -357,7 +363,7 @@ func (j *job) openEncoders(targets []ladder.Target) error {
 			j.rungs[i-1].next = r
 		}
 		r.enc, err = openVideoEncoder(cfg, videoParams{Width: t.Width, Height: t.Height, FPS: t.FPS,
-			PixFmt: encoderPixFmt, Threads: o.EncoderThreads})
+			PixFmt: encoderPixFmt, Threads: threads[i]})
 		if err != nil {
 			var e *Error
 			if errors.As(err, &e) {
@@ -367,6 +373,26 @@ func (j *job) openEncoders(targets []ladder.Target) error {
 		}
 	}
 	return nil
+}
+
+// encoderThreads gives each rung its encoder thread count (0: the encoder's default).
+func encoderThreads(targets []ladder.Target, option, cores int) []int {
+	out := make([]int, len(targets))
+	switch {
+	case option > 0:
+		for i := range out {
+			out[i] = option
+		}
+	case option == 0:
+		var total float64
+		for _, t := range targets {
+			total += float64(t.Width * t.Height)
+		}
+		for i, t := range targets {
+			out[i] = max(1, int(math.Round(1.5*float64(cores)*float64(t.Width*t.Height)/total)))
+		}
+	}
+	return out
 }
 
 // runSource demuxes and decodes, runs the prefilter and hands every frame to the rungs, and

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -483,5 +484,43 @@ func TestProbe(t *testing.T) {
 				t.Fatalf("got  %s\nwant %s", got, want)
 			}
 		})
+	}
+}
+
+func TestNVDECRequiredButAbsent(t *testing.T) {
+	if _, err := os.Stat("/dev/nvidia0"); err == nil {
+		t.Skip("this host has an NVIDIA GPU")
+	}
+	src := fixture(t, "landscape.mp4")
+	_, err := Run(context.Background(), Options{Input: src, OutputDir: t.TempDir(), Ladder: twoRungs,
+		Input2: InputOptions{HWDecode: "cuda"}})
+	if !errors.Is(err, ErrNVDECUnavailable) || CodeOf(err) != CodeNVDECUnavailable {
+		t.Fatalf("hwdecode=cuda without a GPU: %v, want nvdec_unavailable", err)
+	}
+	// auto falls back to the CPU decoder.
+	res, _ := run(t, Options{Input: src, Input2: InputOptions{HWDecode: "auto"}})
+	if res.SourceFrames != 120 {
+		t.Fatalf("hwdecode=auto: %d frames, want 120", res.SourceFrames)
+	}
+}
+
+// TestCancelInterruptsBlockingIO: an input that blocks in FFmpeg's own I/O (a TCP listener no
+// one connects to) returns promptly when the context is canceled.
+func TestCancelInterruptsBlockingIO(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0") // find a free port for FFmpeg to listen on
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	t0 := time.Now()
+	_, err = Run(ctx, Options{Input: "tcp://" + addr + "?listen=1&listen_timeout=60000", OutputDir: t.TempDir(), Ladder: twoRungs})
+	if CodeOf(err) != CodeTimeout {
+		t.Fatalf("got %v (code %s), want timeout", err, CodeOf(err))
+	}
+	if d := time.Since(t0); d > 5*time.Second {
+		t.Fatalf("returned after %v: the deadline did not interrupt the blocking open", d)
 	}
 }
