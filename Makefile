@@ -15,8 +15,10 @@ export CGO_LDFLAGS := -Wl,-rpath,$(FFMPEG_PREFIX)/lib
 GO ?= go
 GOTESTFLAGS ?= -count=1 -timeout 30m
 BENCHFLAGS ?= --quick
+# INSTANCE_TYPE=c6i.4xlarge make bench prices the run when IMDS cannot tell (off EC2).
+INSTANCE_TYPE ?=
 
-.PHONY: help setup build test bench lint clean print-ffmpeg-prefix leakcheck compare-cli
+.PHONY: help setup build test bench lint clean print-ffmpeg-prefix leakcheck compare-cli report-check
 
 help: ## list the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-z-]+:.*## /{printf "  %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -34,8 +36,11 @@ build: setup ## build bin/worker and bin/bench
 test: setup ## run every test (starts its own redis-server)
 	$(GO) test $(GOTESTFLAGS) ./...
 
-bench: build ## the quick benchmark and its report
-	bin/bench run $(BENCHFLAGS)
+bench: build ## the quick benchmark (about 3 min on 2 cores) and its report
+	bin/bench run $(BENCHFLAGS) $(if $(INSTANCE_TYPE),--instance-type $(INSTANCE_TYPE))
+
+report-check: ## open the newest bench report in headless Chromium: loads, every image renders, screenshot
+	scripts/check-report.sh "$$(ls -d out/bench/2*/ | tail -1)"
 
 LSAN ?= /usr/lib/x86_64-linux-gnu/liblsan.so.0
 

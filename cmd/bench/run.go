@@ -50,7 +50,7 @@ func profiles(name string) (profile, error) {
 		return profile{sources: transcode.SyntheticKinds, size: "960x540", fps: 30, frames: 30,
 			codecs: allCodecs, cpuPresets: []string{"ultrafast", "medium"}, gpuPresets: []string{"p1", "medium"},
 			modes: []ladder.Mode{ladder.Batch}, parallel: []int{1, 2}, n: 5,
-			live: true, liveSize: "960x540", liveWindow: 8 * time.Second,
+			live: true, liveSize: "1280x720", liveWindow: 8 * time.Second,
 			liveCodecs: []string{"x264:ultrafast", "h264_nvenc:p1"}, liveMaxJobs: 16}, nil
 	case "study":
 		return profile{sources: transcode.SyntheticKinds, size: "3840x2160", fps: 60, frames: 300,
