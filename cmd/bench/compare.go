@@ -58,14 +58,14 @@ type compareReport struct {
 func runCompareCLI(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench compare-cli", flag.ContinueOnError)
 	var (
-		n       = fs.Int("n", 5, "repeats per case and side")
-		cases   = fs.String("cases", "x264:ultrafast,x264:medium,x265:ultrafast", "codec:preset list")
-		size    = fs.String("size", "1920x1080", "source size")
-		fps     = fs.Int("fps", 30, "source frame rate")
-		frames  = fs.Int("frames", 300, "source frames")
-		work    = fs.String("workdir", "out/compare-cli", "where sources and outputs go")
-		cascade = fs.Bool("cascade", false, "our pipeline scales each rung from the rung above")
-		asJSON  = fs.Bool("json", false, "print the report as JSON")
+		n        = fs.Int("n", 5, "repeats per case and side")
+		cases    = fs.String("cases", "x264:ultrafast,x264:medium,x265:ultrafast", "codec:preset list")
+		size     = fs.String("size", "1920x1080", "source size")
+		fps      = fs.Int("fps", 30, "source frame rate")
+		frames   = fs.Int("frames", 300, "source frames")
+		work     = fs.String("workdir", "out/compare-cli", "where sources and outputs go")
+		oursArgs = fs.String("ours", "", "extra worker transcode flags for our side, e.g. \"--cascade --encoder-threads=-1\"")
+		asJSON   = fs.Bool("json", false, "print the report as JSON")
 	)
 	if err := cli.ParseFlags(fs, args, stderr); err != nil {
 		return err
@@ -107,14 +107,12 @@ func runCompareCLI(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return err
 	}
 	rep := compareReport{Source: src, Frames: *frames, N: *n, FFmpeg: transcode.FFmpegVersion(),
-		Options: fmt.Sprintf("cascade=%v", *cascade)}
+		Options: "worker transcode " + *oursArgs}
 	for _, c := range list {
 		out := filepath.Join(*work, string(c.Codec)+"-"+c.Preset)
 		ours := func() (runFigures, error) {
 			args := []string{"transcode", "--quiet", "--input", src, "--output", out + "-ours", "--codec", string(c.Codec), "--preset", c.Preset}
-			if *cascade {
-				args = append(args, "--cascade")
-			}
+			args = append(args, strings.Fields(*oursArgs)...)
 			return measure(ctx, *frames, worker, args...)
 		}
 		theirs := func() (runFigures, error) {

@@ -1,0 +1,93 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/abrfleet/abrfleet/queue"
+	"github.com/abrfleet/abrfleet/storage"
+	"github.com/abrfleet/abrfleet/transcode"
+)
+
+// Codes that transcode has and queue does not name yet; the strings are the
+// same, so results stay comparable.
+const (
+	codeInputTooLarge    = queue.Code(transcode.CodeInputTooLarge)
+	codeNVDECUnavailable = queue.Code(transcode.CodeNVDECUnavailable)
+)
+
+// JobError is a failed attempt: its result code, the step and object, the
+// cause, and whether retrying can help. The retry policy lives here:
+// errors.Is(err, asynq.SkipRetry) is true exactly when Permanent, so asynq
+// archives the task instead of retrying it.
+type JobError struct {
+	Code      queue.Code
+	Op        string // the step and its object, e.g. "fetch s3://b/k"
+	Err       error
+	Permanent bool
+}
+
+func (e *JobError) Error() string {
+	if e.Err == nil {
+		return fmt.Sprintf("%s: %s", e.Code, e.Op)
+	}
+	return fmt.Sprintf("%s: %s: %v", e.Code, e.Op, e.Err)
+}
+
+func (e *JobError) Unwrap() error { return e.Err }
+
+// Is makes a permanent JobError match asynq.SkipRetry.
+func (e *JobError) Is(target error) bool { return e.Permanent && target == asynq.SkipRetry }
+
+// errHandback is the cause of a job canceled because the worker is shutting
+// down: the task goes back to its queue without counting as a failure.
+var errHandback = errors.New("worker shutting down: job handed back to the queue")
+
+// errJobTimeout is the cause of a job that ran past its payload's timeout.
+var errJobTimeout = errors.New("job timeout")
+
+// classify turns any error of an attempt into a *JobError with its code and
+// retry policy. prevCrashed says the previous attempt of this task ended
+// with transcoder_crashed: a second crash in a row is permanent.
+func classify(err error, prevCrashed bool) *JobError {
+	var (
+		je    *JobError
+		crash *CrashError
+	)
+	switch {
+	case errors.As(err, &je):
+		return je
+	case errors.As(err, &crash):
+		return &JobError{Code: queue.CodeTranscoderCrashed, Op: "transcode", Err: err, Permanent: prevCrashed}
+	case errors.Is(err, errHandback):
+		return &JobError{Code: queue.CodeCanceled, Op: "shutdown", Err: err}
+	case errors.Is(err, errJobTimeout) || errors.Is(err, context.DeadlineExceeded):
+		// The caller's own bound: the same input on another attempt would
+		// meet the same bound.
+		return &JobError{Code: queue.CodeTimeout, Op: "job", Err: err, Permanent: true}
+	case errors.Is(err, context.Canceled):
+		return &JobError{Code: queue.CodeCanceled, Op: "job", Err: err}
+	}
+	return &JobError{Code: queue.CodeInternal, Op: "job", Err: err}
+}
+
+// fetchError classifies a storage.Fetch failure of the input at src.
+func fetchError(src string, err error) *JobError {
+	je := &JobError{Code: queue.CodeInputUnreadable, Op: "fetch " + src, Err: err}
+	switch {
+	case errors.Is(err, storage.ErrNotFound), errors.Is(err, storage.ErrInvalidLocation):
+		je.Permanent = true // objects do not appear by retrying
+	case errors.Is(err, storage.ErrTooLarge):
+		je.Code, je.Permanent = codeInputTooLarge, true
+	}
+	return je
+}
+
+// publishError classifies a storage publish failure.
+func publishError(dst string, err error) *JobError {
+	return &JobError{Code: queue.CodeOutputWriteFailed, Op: "publish " + dst, Err: err,
+		Permanent: errors.Is(err, storage.ErrConflict) || errors.Is(err, storage.ErrInvalidLocation)}
+}
