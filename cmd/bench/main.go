@@ -30,6 +30,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		{Name: "run", Summary: "measure this machine: batch fps, quality per rung, live streams; results and report", Run: runRun},
 		{Name: "report", Summary: "merge results from many machines into one report", Run: runReport},
 		{Name: "pricing", Summary: "show or refresh the EC2 price catalog (pricing refresh)", Run: runPricing},
+		{Name: "quality", Summary: "PSNR, SSIM, XPSNR of a rendition against its source", Run: runQuality},
 		{Name: "compare-cli", Summary: "our pipeline against the ffmpeg CLI of the same build, same ladder", Run: runCompareCLI},
 	}, args, stdout, stderr)
 }

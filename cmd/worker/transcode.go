@@ -31,6 +31,7 @@ func runTranscode(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		cascade  = fs.Bool("cascade", false, "scale each rung from the rung above it")
 		realtime = fs.Bool("realtime", false, "pace the input at its frame rate (default: on for --mode live with synthetic input)")
 		hwdec    = fs.String("hwdecode", "none", "none, cuda (NVDEC, required) or auto")
+		depth    = fs.Int("queue-depth", 0, "frames queued in front of each stage (default 4)")
 		threads  = fs.Int("encoder-threads", 0, "threads per rung encoder: 0 shares 1.5 per core among the rungs by size, -1 leaves each encoder its default")
 		asJSON   = fs.Bool("json", false, "print the result as JSON on stdout")
 		quiet    = fs.Bool("quiet", false, "no progress on stderr")
@@ -63,7 +64,7 @@ func runTranscode(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	transcode.RouteFFmpegLogs(logger, slog.LevelError)
 	o := transcode.Options{
 		Input: *input, OutputDir: *output, Codec: c, Preset: *preset, Mode: m, Ladder: l,
-		HLS: !*noHLS, MP4: *mp4, FallbackToCPU: *fallback, Cascade: *cascade, EncoderThreads: *threads,
+		HLS: !*noHLS, MP4: *mp4, FallbackToCPU: *fallback, Cascade: *cascade, EncoderThreads: *threads, QueueDepth: *depth,
 		Realtime: *realtime, Input2: transcode.InputOptions{HWDecode: *hwdec}, Logger: logger,
 	}
 	if !*quiet {
