@@ -12,7 +12,9 @@ const (
 	CodeInputInvalid      Code = "input_invalid"       // the input was read but could not be demuxed or decoded
 	CodeNoVideoStream     Code = "no_video_stream"     // the input has no video stream
 	CodeUnsupportedCodec  Code = "unsupported_codec"   // the input's video codec cannot be decoded
+	CodeInputTooLarge     Code = "input_too_large"     // the input's frames or bytes are over the configured limits
 	CodeNVENCUnavailable  Code = "nvenc_unavailable"   // NVENC was required but no GPU session could be opened
+	CodeNVDECUnavailable  Code = "nvdec_unavailable"   // NVDEC was required but no CUDA device could be created
 	CodeOutputWriteFailed Code = "output_write_failed" // a rendition, segment or playlist could not be written
 	CodeTimeout           Code = "timeout"             // the job ran past its timeout (or a live input fell silent)
 	CodeCanceled          Code = "canceled"            // the job was canceled or the worker shut down
@@ -51,6 +53,8 @@ type ProgressInfo struct {
 	FPS float64 `json:"fps"`
 	// ETASeconds is the estimated time left; 0 if unknown.
 	ETASeconds float64 `json:"eta_seconds"`
+	// RungBytes is the encoded video bytes so far per rung, by rung name.
+	RungBytes map[string]int64 `json:"rung_bytes,omitempty"`
 }
 
 // RungFigures describes one rendition as written.

@@ -25,6 +25,9 @@ type InputOptions struct {
 	// MaxPixels rejects video larger than this many pixels per frame, before decoding
 	// starts. Default 0: 8192x4320.
 	MaxPixels int64
+	// ReadTimeout ends the input when no data arrives for this long (FFmpeg's rw_timeout, for
+	// network protocols): a live feed that goes silent. Default 0: wait for ever.
+	ReadTimeout time.Duration
 	// DecodeThreads is the video decoder's thread count. Default 0: one per core.
 	DecodeThreads int
 	// HWDecode selects NVDEC: "" or "none" decodes on the CPU; "cuda" requires a CUDA device
@@ -90,6 +93,9 @@ func openInput(ctx context.Context, url string, o InputOptions) (_ *demuxer, err
 	}
 	if o.ProtocolWhitelist != "" {
 		kv = append(kv, "protocol_whitelist", o.ProtocolWhitelist)
+	}
+	if o.ReadTimeout > 0 {
+		kv = append(kv, "rw_timeout", strconv.FormatInt(o.ReadTimeout.Microseconds(), 10))
 	}
 	if o.ProbeSize > 0 {
 		kv = append(kv, "probesize", strconv.FormatInt(o.ProbeSize, 10))

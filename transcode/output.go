@@ -30,10 +30,17 @@ type muxer struct {
 // hlsOptions are the hls muxer settings. temp_file makes FFmpeg write each segment under a
 // temporary name and rename it when complete, and the playlist is rewritten by rename too, so
 // a reader never sees a listed segment that is half-written.
-func hlsOptions(segmentSeconds float64, live bool, dir string) []string {
+//
+// resume adds append_list (keep the playlist's segments and number on from them) and
+// discont_start (an EXT-X-DISCONTINUITY before the first new segment: timestamps restart).
+func hlsOptions(segmentSeconds float64, live, resume bool, dir string) []string {
 	playlistType := "vod"
 	if live {
 		playlistType = "event"
+	}
+	flags := "independent_segments+temp_file"
+	if resume {
+		flags += "+append_list+discont_start"
 	}
 	return []string{
 		"hls_time", strconv.FormatFloat(segmentSeconds, 'f', -1, 64),
@@ -42,7 +49,7 @@ func hlsOptions(segmentSeconds float64, live bool, dir string) []string {
 		"hls_segment_filename", filepath.Join(dir, "seg_%05d.m4s"),
 		"hls_playlist_type", playlistType,
 		"hls_list_size", "0",
-		"hls_flags", "independent_segments+temp_file",
+		"hls_flags", flags,
 	}
 }
 

@@ -49,7 +49,14 @@ type Options struct {
 	// ffmpeg CLI runs them.
 	EncoderThreads int
 
-	Input2 InputOptions // limits and decoding for the input
+	InputOptions InputOptions // limits and decoding for the input
+	// InputName is what manifest.json records as the input. Default: Input. Set it when Input
+	// is a local stand-in (a fetched copy, /dev/fd/N) for what the user submitted.
+	InputName string
+	// ResumeHLS continues the HLS playlists already in OutputDir instead of starting them
+	// afresh: new segments are appended after an EXT-X-DISCONTINUITY. A live job re-delivered
+	// after its worker died resumes its stream this way.
+	ResumeHLS bool
 
 	// Progress, when set, is called about every ProgressInterval (default 1 s) and once at the
 	// end, from a goroutine of its own.
@@ -60,12 +67,12 @@ type Options struct {
 
 // Progress is a snapshot of a running job.
 type Progress struct {
-	Frames      int64         `json:"frames"`       // source frames through every rung
-	TotalFrames int64         `json:"total_frames"` // estimate; 0 when unknown (live)
-	FPS         float64       `json:"fps"`          // source frames per second so far
-	ETA         time.Duration `json:"eta_ns"`       // 0 when unknown
-	Elapsed     time.Duration `json:"elapsed_ns"`
-	RungBytes   []int64       `json:"rung_bytes"` // encoded video bytes per rung so far
+	Frames      int64            `json:"frames"`       // source frames through every rung
+	TotalFrames int64            `json:"total_frames"` // estimate; 0 when unknown (live)
+	FPS         float64          `json:"fps"`          // source frames per second so far
+	ETA         time.Duration    `json:"eta_ns"`       // 0 when unknown
+	Elapsed     time.Duration    `json:"elapsed_ns"`
+	RungBytes   map[string]int64 `json:"rung_bytes"` // encoded video bytes so far, by rung name
 }
 
 // Result describes a finished job. It is also what manifest.json holds.
@@ -238,7 +245,7 @@ func (j *job) Close() {
 func (j *job) run(ctx context.Context) (*Result, error) {
 	o := &j.o
 	var err error
-	if j.in, err = openInput(ctx, o.Input, o.Input2); err != nil {
+	if j.in, err = openInput(ctx, o.Input, o.InputOptions); err != nil {
 		return nil, err
 	}
 	j.src = describeSource(j.in)
@@ -255,7 +262,11 @@ func (j *job) run(ctx context.Context) (*Result, error) {
 		j.origin = astiav.RescaleQ(st, astiav.NewRational(1, astiav.TimeBase), j.in.video.st.TimeBase())
 	}
 
-	res := &Result{Version: ResultVersion, Input: o.Input, Source: j.src, Codec: o.Codec, Preset: o.Preset,
+	name := o.InputName
+	if name == "" {
+		name = o.Input
+	}
+	res := &Result{Version: ResultVersion, Input: name, Source: j.src, Codec: o.Codec, Preset: o.Preset,
 		Mode: o.Mode, FFmpeg: FFmpegVersion()}
 	if err := ensureDir(o.OutputDir); err != nil {
 		return nil, err
@@ -322,7 +333,7 @@ func (j *job) openRungs(targets []ladder.Target, res *Result) error {
 				return err
 			}
 			m, err := openMuxer(muxConfig{kind: "hls", path: filepath.Join(dir, "index.m3u8"),
-				options: hlsOptions(o.SegmentSeconds, o.Mode == ladder.Live, dir), video: r.enc, audio: audioEnc})
+				options: hlsOptions(o.SegmentSeconds, o.Mode == ladder.Live, o.ResumeHLS, dir), video: r.enc, audio: audioEnc})
 			if err != nil {
 				return fmt.Errorf("rung %s: %w", r.target.Name, err)
 			}
@@ -629,10 +640,11 @@ func (j *job) startProgress(ctx context.Context) (stop func()) {
 }
 
 func (j *job) progress() Progress {
-	p := Progress{Elapsed: time.Since(j.start), TotalFrames: j.src.EstimatedFrames, Frames: math.MaxInt64}
+	p := Progress{Elapsed: time.Since(j.start), TotalFrames: j.src.EstimatedFrames, Frames: math.MaxInt64,
+		RungBytes: make(map[string]int64, len(j.rungs))}
 	for _, r := range j.rungs {
 		p.Frames = min(p.Frames, r.frames.Load())
-		p.RungBytes = append(p.RungBytes, r.videoBytes.Load())
+		p.RungBytes[r.target.Name] = r.videoBytes.Load()
 	}
 	if len(j.rungs) == 0 {
 		p.Frames = 0

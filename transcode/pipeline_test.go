@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strings"
@@ -493,12 +494,12 @@ func TestNVDECRequiredButAbsent(t *testing.T) {
 	}
 	src := fixture(t, "landscape.mp4")
 	_, err := Run(context.Background(), Options{Input: src, OutputDir: t.TempDir(), Ladder: twoRungs,
-		Input2: InputOptions{HWDecode: "cuda"}})
+		InputOptions: InputOptions{HWDecode: "cuda"}})
 	if !errors.Is(err, ErrNVDECUnavailable) || CodeOf(err) != CodeNVDECUnavailable {
 		t.Fatalf("hwdecode=cuda without a GPU: %v, want nvdec_unavailable", err)
 	}
 	// auto falls back to the CPU decoder.
-	res, _ := run(t, Options{Input: src, Input2: InputOptions{HWDecode: "auto"}})
+	res, _ := run(t, Options{Input: src, InputOptions: InputOptions{HWDecode: "auto"}})
 	if res.SourceFrames != 120 {
 		t.Fatalf("hwdecode=auto: %d frames, want 120", res.SourceFrames)
 	}
@@ -522,5 +523,49 @@ func TestCancelInterruptsBlockingIO(t *testing.T) {
 	}
 	if d := time.Since(t0); d > 5*time.Second {
 		t.Fatalf("returned after %v: the deadline did not interrupt the blocking open", d)
+	}
+}
+
+// TestResumeHLS: a live job re-run into the same folder (its worker died) continues each
+// playlist after a discontinuity, keeping the segments already published.
+func TestResumeHLS(t *testing.T) {
+	dir := t.TempDir()
+	src := "synthetic:medium?size=640x360&fps=30&frames=120"
+	first, _ := run(t, Options{Input: src, OutputDir: dir, Mode: ladder.Live})
+	before, err := os.ReadFile(filepath.Join(dir, first.Rungs[0].Playlist))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mp0, err := hls.ParseMediaPlaylist(before)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, Options{Input: src, OutputDir: dir, Mode: ladder.Live, ResumeHLS: true})
+	for _, r := range first.Rungs {
+		data, err := os.ReadFile(filepath.Join(dir, r.Playlist))
+		if err != nil {
+			t.Fatal(err)
+		}
+		mp, err := hls.ParseMediaPlaylist(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// FFmpeg's discont_start also puts one at the top of the playlist, which players ignore;
+		// the one that matters stands right before the first resumed segment.
+		if len(mp.Segments) != 2*len(mp0.Segments) {
+			t.Fatalf("rung %s: %d segments, had %d: want twice as many\n%s", r.Name, len(mp.Segments), len(mp0.Segments), data)
+		}
+		firstNew := mp.Segments[len(mp0.Segments)].URI
+		if mp.Discontinuities < 1 ||
+			!regexp.MustCompile(`#EXT-X-DISCONTINUITY\n#EXTINF:[0-9.]+,\n`+regexp.QuoteMeta(firstNew)).Match(data) {
+			t.Fatalf("rung %s: no discontinuity before %s\n%s", r.Name, firstNew, data)
+		}
+		seen := map[string]bool{}
+		for _, s := range mp.Segments {
+			if seen[s.URI] {
+				t.Fatalf("rung %s: segment %s listed twice: the resumed stream overwrote the first", r.Name, s.URI)
+			}
+			seen[s.URI] = true
+		}
 	}
 }

@@ -65,7 +65,7 @@ func runTranscode(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	o := transcode.Options{
 		Input: *input, OutputDir: *output, Codec: c, Preset: *preset, Mode: m, Ladder: l,
 		HLS: !*noHLS, MP4: *mp4, FallbackToCPU: *fallback, Cascade: *cascade, EncoderThreads: *threads, QueueDepth: *depth,
-		Realtime: *realtime, Input2: transcode.InputOptions{HWDecode: *hwdec}, Logger: logger,
+		Realtime: *realtime, InputOptions: transcode.InputOptions{HWDecode: *hwdec}, Logger: logger,
 	}
 	if !*quiet {
 		o.Progress = func(p transcode.Progress) {

@@ -120,7 +120,7 @@ func RunChild(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) er
 	o := transcode.Options{
 		Input: spec.Input, OutputDir: spec.OutputDir, Codec: spec.Codec, Preset: spec.Preset,
 		Mode: spec.Mode, Ladder: spec.Ladder, HLS: spec.HLS, MP4: spec.MP4,
-		FallbackToCPU: spec.FallbackToCPU, Realtime: spec.Realtime, Input2: spec.InputOptions,
+		FallbackToCPU: spec.FallbackToCPU, Realtime: spec.Realtime, InputOptions: spec.InputOptions,
 		ProgressInterval: spec.ProgressInterval, Logger: logger,
 		Progress: func(p transcode.Progress) {
 			if err := out.write(ChildMessage{Progress: &p}); err != nil {

@@ -54,7 +54,7 @@ type Status struct {
 	Info   *asynq.TaskInfo
 	Result *queue.Result // nil before the first report
 	// RungBytes are the encoded bytes per rung so far, while running.
-	RungBytes []int64
+	RungBytes map[string]int64
 }
 
 // Done reports a task that will not run again: completed or archived.
@@ -83,7 +83,10 @@ func (c *Client) Status(id, queueName string) (*Status, error) {
 			if err := json.Unmarshal(info.Result, &r); err != nil {
 				return nil, fmt.Errorf("task %s: result: %w", id, err)
 			}
-			s.Result, s.RungBytes = &r.Result, r.RungBytes
+			s.Result = &r.Result
+			if r.Progress != nil {
+				s.RungBytes = r.Progress.RungBytes
+			}
 		}
 		return s, nil
 	}

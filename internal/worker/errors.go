@@ -12,11 +12,9 @@ import (
 	"github.com/abrfleet/abrfleet/transcode"
 )
 
-// Codes that transcode has and queue does not name yet; the strings are the
-// same, so results stay comparable.
 const (
-	codeInputTooLarge    = queue.Code(transcode.CodeInputTooLarge)
-	codeNVDECUnavailable = queue.Code(transcode.CodeNVDECUnavailable)
+	codeInputTooLarge    = queue.CodeInputTooLarge
+	codeNVDECUnavailable = queue.CodeNVDECUnavailable
 )
 
 // JobError is a failed attempt: its result code, the step and object, the

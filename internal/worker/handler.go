@@ -30,11 +30,10 @@ import (
 const childGrace = 30 * time.Second
 
 // progressResult is what a running job writes as its task result: a
-// queue.Result whose Progress is set, plus the encoded bytes of each rung so
-// far (largest rung first). The final result is a plain queue.Result.
+// queue.Result whose Progress is set (with the encoded bytes of each rung so
+// far). The final result is a plain queue.Result.
 type progressResult struct {
 	queue.Result
-	RungBytes []int64 `json:"rung_bytes,omitempty"`
 }
 
 // attempt is one run of one task.
@@ -284,9 +283,10 @@ func (w *Worker) attempt(ctx context.Context, a *attempt, p *queue.Payload, dead
 func (w *Worker) progress(a *attempt, pr transcode.Progress) {
 	w.countFrames(a, pr.Frames)
 	w.metrics.fps.WithLabelValues(a.typ, a.id).Set(pr.FPS)
-	a.res.Progress = &queue.ProgressInfo{Frames: pr.Frames, TotalFrames: pr.TotalFrames, FPS: pr.FPS, ETASeconds: pr.ETA.Seconds()}
+	a.res.Progress = &queue.ProgressInfo{Frames: pr.Frames, TotalFrames: pr.TotalFrames, FPS: pr.FPS,
+		ETASeconds: pr.ETA.Seconds(), RungBytes: pr.RungBytes}
 	a.res.WallSeconds = time.Since(a.start).Seconds()
-	w.writeResult(a, progressResult{Result: a.res, RungBytes: pr.RungBytes})
+	w.writeResult(a, progressResult{Result: a.res})
 }
 
 // countFrames adds the frames transcoded since the last report to the metrics.
