@@ -9,7 +9,6 @@ import (
 
 	"github.com/abrfleet/abrfleet/queue"
 	"github.com/abrfleet/abrfleet/storage"
-	"github.com/abrfleet/abrfleet/transcode"
 )
 
 const (
