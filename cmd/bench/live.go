@@ -24,10 +24,11 @@ const (
 	segmentSecs = 2.0
 )
 
-// live finds the largest number of concurrent real-time streams this machine sustains: it
-// doubles k until a level fails, bisects between the last good and the first bad level, then
-// runs the best level again to confirm it (stepping down if the confirmation fails).
-func (b *bencher) live(ctx context.Context, src string, lc *reports.LiveCase, maxJobs int) error {
+// live finds the largest number of concurrent real-time streams this machine sustains. With a
+// guess (from the batch throughput) it steps up from there until a level fails, or down until
+// one holds; without one it doubles from 1 until a level fails and bisects. Then it runs the best
+// level again to confirm it, stepping down if the confirmation fails.
+func (b *bencher) live(ctx context.Context, src string, lc *reports.LiveCase, guess, maxJobs int) error {
 	window := time.Duration(lc.WindowSeconds * float64(time.Second))
 	try := func(k int) (bool, error) {
 		lvl, err := b.liveLevel(ctx, src, lc, k, window)
@@ -39,31 +40,58 @@ func (b *bencher) live(ctx context.Context, src string, lc *reports.LiveCase, ma
 			lc.Codec, lc.Preset, k, lvl.Sustained, 100*lvl.OnTime, lvl.MaxLagSegments)
 		return lvl.Sustained, nil
 	}
-	good, bad := 0, 0
-	for k := 1; k <= maxJobs; k *= 2 {
+	good, bad := 0, maxJobs+1
+	if guess > 0 {
+		k := min(guess, maxJobs)
 		ok, err := try(k)
 		if err != nil {
 			return err
 		}
+		step := 1
 		if !ok {
-			bad = k
-			break
-		}
-		good = k
-	}
-	if bad == 0 {
-		bad = maxJobs + 1
-	}
-	for bad-good > 1 {
-		mid := (good + bad) / 2
-		ok, err := try(mid)
-		if err != nil {
-			return err
-		}
-		if ok {
-			good = mid
+			bad, step = k, -1
 		} else {
-			bad = mid
+			good = k
+		}
+		for k += step; k >= 1 && k <= maxJobs; k += step {
+			if ok, err = try(k); err != nil {
+				return err
+			}
+			if ok {
+				good = k
+				if step < 0 {
+					break
+				}
+			} else {
+				bad = k
+				if step > 0 {
+					break
+				}
+			}
+		}
+	} else {
+		for k := 1; k <= maxJobs; k *= 2 {
+			ok, err := try(k)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				bad = k
+				break
+			}
+			good = k
+		}
+		for bad-good > 1 && good < maxJobs {
+			mid := (good + bad) / 2
+			ok, err := try(mid)
+			if err != nil {
+				return err
+			}
+			if ok {
+				good = mid
+			} else {
+				bad = mid
+			}
 		}
 	}
 	for good > 0 { // confirm

@@ -32,6 +32,7 @@ type profile struct {
 	gpuPresets  []string
 	modes       []ladder.Mode
 	parallel    []int
+	fastOnly    bool // parallel levels above 1 only for the fast presets (ultrafast, p1)
 	n           int
 	live        bool
 	liveSize    string
@@ -49,8 +50,8 @@ func profiles(name string) (profile, error) {
 	case "quick":
 		return profile{sources: transcode.SyntheticKinds, size: "960x540", fps: 30, frames: 30,
 			codecs: allCodecs, cpuPresets: []string{"ultrafast", "medium"}, gpuPresets: []string{"p1", "medium"},
-			modes: []ladder.Mode{ladder.Batch}, parallel: []int{1, 2}, n: 5,
-			live: true, liveSize: "1280x720", liveWindow: 8 * time.Second,
+			modes: []ladder.Mode{ladder.Batch}, parallel: []int{1, 2}, fastOnly: true, n: 5,
+			live: true, liveSize: "1280x720", liveWindow: 6 * time.Second,
 			liveCodecs: []string{"x264:ultrafast", "h264_nvenc:p1"}, liveMaxJobs: 16}, nil
 	case "study":
 		return profile{sources: transcode.SyntheticKinds, size: "3840x2160", fps: 60, frames: 300,
@@ -152,6 +153,9 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			for _, preset := range presets {
 				for _, mode := range p.modes {
 					for _, k := range p.parallel {
+						if k > 1 && p.fastOnly && preset != "ultrafast" && preset != "p1" {
+							continue
+						}
 						bc := reports.BatchCase{Source: src, Width: spec.Width, Height: spec.Height,
 							FPS: float64(spec.FPSNum) / float64(spec.FPSDen), Frames: spec.Frames,
 							Codec: string(codec), Preset: preset, Mode: string(mode), Parallel: k}
@@ -184,7 +188,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 				lc.Unavailable, lc.Reason = true, why
 			} else if why := probeOne(codec); why != "" {
 				lc.Unavailable, lc.Reason = true, why
-			} else if err := b.live(ctx, path, &lc, p.liveMaxJobs); err != nil {
+			} else if err := b.live(ctx, path, &lc, liveGuess(res.Batch, lc), p.liveMaxJobs); err != nil {
 				return err
 			}
 			res.Live = append(res.Live, lc)
@@ -201,6 +205,20 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	fmt.Fprintf(stdout, "results: %s\nreport:  %s (%d files; open %s)\n", resultsPath, dir, len(files), filepath.Join(dir, "report.html"))
 	return nil
+}
+
+// liveGuess estimates from the batch results how many real-time streams of lc might run: the
+// best batch throughput of the same codec and preset on the medium source, scaled by pixel
+// count to the live source's size, over its frame rate. 0 when there is nothing to go on.
+func liveGuess(batch []reports.BatchCase, lc reports.LiveCase) int {
+	best := 0.0
+	for _, c := range batch {
+		if c.Codec == lc.Codec && c.Preset == lc.Preset && c.Source == lc.Source && !c.Unavailable && c.Width > 0 {
+			scale := float64(c.Width*c.Height) / float64(lc.Width*lc.Height)
+			best = max(best, c.Throughput.Median*scale/lc.FPS)
+		}
+	}
+	return int(best)
 }
 
 func orUnknown(s string) string {
