@@ -138,8 +138,14 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fmt.Fprintf(stderr, "bench run %s (%s profile) on %s (%s), %d cores, FFmpeg %s\n", runID, *profileName,
 		orUnknown(res.Machine.InstanceType), res.Machine.CPUModel, res.Machine.Cores, res.Machine.FFmpegVersion)
 
-	b := &bencher{worker: worker, dir: dir, srcDir: filepath.Join(*out, "sources"), stderr: stderr, n: p.n}
 	available := probeCodecs(p.codecs)
+	liveCases := 0
+	if p.live {
+		liveCases = len(p.liveCodecs)
+	}
+	prog := newProgress(stderr, p.batchRuns(available), liveCases)
+	defer prog.wait()
+	b := &bencher{worker: worker, dir: dir, srcDir: filepath.Join(*out, "sources"), stderr: prog.out, n: p.n, progress: prog}
 	for _, src := range p.sources {
 		path, spec, err := b.source(ctx, src, p.size, p.fps, p.frames)
 		if err != nil {
@@ -192,9 +198,11 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 				return err
 			}
 			res.Live = append(res.Live, lc)
+			prog.liveCase()
 		}
 	}
 
+	prog.wait()
 	resultsPath := filepath.Join(dir, "results.json")
 	if err := res.Save(resultsPath); err != nil {
 		return err
@@ -219,6 +227,28 @@ func liveGuess(batch []reports.BatchCase, lc reports.LiveCase) int {
 		}
 	}
 	return int(best)
+}
+
+// batchRuns counts the child runs of the batch matrix (warm-ups included), for the progress bar.
+func (p profile) batchRuns(available map[ladder.Codec]string) int {
+	n := 0
+	for _, codec := range p.codecs {
+		if available[codec] != "" {
+			continue
+		}
+		presets := p.cpuPresets
+		if codec.IsNVENC() {
+			presets = p.gpuPresets
+		}
+		for _, preset := range presets {
+			for _, k := range p.parallel {
+				if k == 1 || !p.fastOnly || preset == "ultrafast" || preset == "p1" {
+					n += len(p.modes) * (p.n + 1)
+				}
+			}
+		}
+	}
+	return n * len(p.sources)
 }
 
 func orUnknown(s string) string {
@@ -246,12 +276,13 @@ func probeOne(c ladder.Codec) string {
 
 // bencher runs the measured children.
 type bencher struct {
-	worker string
-	dir    string // this run's folder
-	srcDir string // rendered sources, shared across runs
-	stderr io.Writer
-	n      int
-	seq    int
+	worker   string
+	dir      string // this run's folder
+	srcDir   string // rendered sources, shared across runs
+	stderr   io.Writer
+	n        int
+	seq      int
+	progress *progress
 }
 
 // source renders (once) the mezzanine file for a synthetic kind, or returns a user's file.
@@ -297,6 +328,7 @@ func (b *bencher) batch(ctx context.Context, src string, bc *reports.BatchCase, 
 		if i >= 0 {
 			bc.Runs = append(bc.Runs, float64(bc.Parallel*bc.Frames)/time.Since(t0).Seconds())
 		}
+		b.progress.batchRun()
 	}
 	bc.Throughput = reports.Summarize(bc.Runs)
 	fmt.Fprintf(b.stderr, "  %-40s %7.1f fps (median of %d, CV %.1f%%)\n", label, bc.Throughput.Median, bc.Throughput.N, 100*bc.Throughput.CV)
