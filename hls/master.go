@@ -4,9 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/abrfleet/abrfleet/internal/atomicfile"
 	"math"
-	"os"
-	"path/filepath"
 	"strings"
 )
 
@@ -68,42 +67,11 @@ func (v *Variant) validate() error {
 	return nil
 }
 
-// WriteFileAtomic writes data to path through a temporary file in the same
-// directory, which it fsyncs, makes mode 0644 and renames over path, so that
-// readers see either the old file or the whole new one, never a partial one.
-func WriteFileAtomic(path string, data []byte) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
+// WriteFileAtomic writes data to path so that readers never see a partial file (see
+// internal/atomicfile); errors name the path.
+func WriteFileAtomic(path string, data []byte) error {
+	if err := atomicfile.WriteFile(path, data); err != nil {
 		return fmt.Errorf("hls: write %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-			err = fmt.Errorf("hls: write %s: %w", path, err)
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Chmod(0o644); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	// Make the rename durable too. Best effort: not every file system
-	// supports syncing a directory, and the file is already in place.
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
 	}
 	return nil
 }
