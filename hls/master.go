@@ -4,9 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/abrfleet/abrfleet/internal/atomicfile"
 	"math"
 	"strings"
+
+	"github.com/abrfleet/abrfleet/internal/atomicfile"
 )
 
 // Variant is one EXT-X-STREAM-INF entry of a master playlist.

@@ -13,7 +13,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/abrfleet/abrfleet/internal/atomicfile"
 	"io"
 	"maps"
 	"os"
@@ -22,6 +21,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/abrfleet/abrfleet/internal/atomicfile"
 )
 
 //go:embed catalog.json

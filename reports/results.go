@@ -5,12 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/abrfleet/abrfleet/internal/atomicfile"
 	"math"
 	"os"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/abrfleet/abrfleet/internal/atomicfile"
 )
 
 // SchemaVersion is the version of the results file format written by Save
