@@ -6,8 +6,13 @@ SHELL := bash
 export PATH := $(PATH):/usr/local/go/bin
 
 # FFmpeg 8.1.2 lives in a cache prefix outside the clone (scripts/setup-ffmpeg.sh). Set
-# FFMPEG_PREFIX to use another FFmpeg 8.x build instead.
-FFMPEG_PREFIX ?= $(shell scripts/setup-ffmpeg.sh --print-prefix)
+# FFMPEG_PREFIX to use another FFmpeg 8.x build instead: setup then checks it and builds nothing.
+ifeq ($(origin FFMPEG_PREFIX),undefined)
+FFMPEG_PREFIX := $(shell scripts/setup-ffmpeg.sh --print-prefix)
+SETUP := env -u FFMPEG_PREFIX scripts/setup-ffmpeg.sh
+else
+SETUP := scripts/setup-ffmpeg.sh
+endif
 export FFMPEG_PREFIX
 export PKG_CONFIG_PATH := $(FFMPEG_PREFIX)/lib/pkgconfig
 export CGO_LDFLAGS := -Wl,-rpath,$(FFMPEG_PREFIX)/lib
@@ -24,7 +29,7 @@ help: ## list the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-z-]+:.*## /{printf "  %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 setup: ## install build deps and redis, build FFmpeg 8.1.2 into the cache (seconds when cached), download Go modules
-	@scripts/setup-ffmpeg.sh >/dev/null
+	@$(SETUP) >/dev/null
 	@$(GO) mod download
 
 print-ffmpeg-prefix: ## print the FFmpeg prefix in use (for scripts: make -s print-ffmpeg-prefix)

@@ -3,6 +3,8 @@ package transcode
 // The few FFmpeg fields and functions go-astiav does not expose.
 
 //#cgo pkg-config: libavutil libavcodec
+//#define _GNU_SOURCE
+//#include <dlfcn.h>
 //#include <libavutil/avutil.h>
 //#include <libavutil/frame.h>
 //#include <libavutil/pixdesc.h>
@@ -10,6 +12,10 @@ package transcode
 //static int pix_fmt_depth(int f) {
 //	const AVPixFmtDescriptor *d = av_pix_fmt_desc_get((enum AVPixelFormat)f);
 //	return d ? d->comp[0].depth : 0;
+//}
+//static const char *libavcodec_path(void) {
+//	Dl_info info;
+//	return dladdr((void *)avcodec_version, &info) && info.dli_fname ? info.dli_fname : "";
 //}
 //static int64_t frame_duration(void *f) { return ((AVFrame *)f)->duration; }
 //static void set_frame_duration(void *f, int64_t d) { ((AVFrame *)f)->duration = d; }
@@ -21,13 +27,27 @@ package transcode
 //}
 import "C"
 
-import "github.com/asticode/go-astiav"
+import (
+	"path/filepath"
+
+	"github.com/asticode/go-astiav"
+)
 
 // FFmpegVersion returns the version string of the linked FFmpeg libraries, e.g. "8.1.2".
 func FFmpegVersion() string { return C.GoString(C.av_version_info()) }
 
 // FFmpegConfiguration returns the configure flags the linked libavcodec was built with.
 func FFmpegConfiguration() string { return C.GoString(C.avcodec_configuration()) }
+
+// FFmpegPrefix is the installation prefix of the linked libavcodec (the directory above its
+// lib/), where the same build's ffmpeg CLI lives in bin/. "" if it cannot be told.
+func FFmpegPrefix() string {
+	lib := C.GoString(C.libavcodec_path())
+	if lib == "" {
+		return ""
+	}
+	return filepath.Dir(filepath.Dir(lib))
+}
 
 // pixFmtDepth is the bit depth of a pixel format's first component (8, 10, 12...), 0 if unknown.
 func pixFmtDepth(f astiav.PixelFormat) int { return int(C.pix_fmt_depth(C.int(f))) }

@@ -19,6 +19,12 @@ func TestToolchainEncodes(t *testing.T) {
 	if v := FFmpegVersion(); !strings.HasPrefix(v, "8.") {
 		t.Fatalf("linked FFmpeg is %q, want 8.x", v)
 	}
+	if want := os.Getenv("FFMPEG_PREFIX"); want != "" {
+		got, _ := filepath.EvalSymlinks(FFmpegPrefix())
+		if want, _ = filepath.EvalSymlinks(want); got != want {
+			t.Fatalf("linked libavcodec is under %q, want the FFMPEG_PREFIX the build used, %q", got, want)
+		}
+	}
 	single := ladder.Ladder{Name: "one", Rungs: []ladder.Rung{{Name: "360p", Width: 640, Height: 360, BitrateKbps: 800}}}
 	for _, tc := range []struct {
 		codec ladder.Codec

@@ -70,6 +70,9 @@ func runCompareCLI(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err := cli.ParseFlags(fs, args, stderr); err != nil {
 		return err
 	}
+	if *n < 1 {
+		return fmt.Errorf("%w: --n must be at least 1", cli.ErrUsage)
+	}
 	ffmpeg, err := ffmpegCLI()
 	if err != nil {
 		return err
@@ -264,11 +267,15 @@ func workerBinary() (string, error) {
 	return p, nil
 }
 
-// ffmpegCLI is the ffmpeg binary of the FFmpeg build we link against.
+// ffmpegCLI is the ffmpeg binary of the FFmpeg build we link against: $FFMPEG_PREFIX/bin, or
+// beside the linked libavcodec.
 func ffmpegCLI() (string, error) {
 	prefix := os.Getenv("FFMPEG_PREFIX")
 	if prefix == "" {
-		return "", errors.New("FFMPEG_PREFIX is not set: run through make (make -s print-ffmpeg-prefix) or export it")
+		prefix = transcode.FFmpegPrefix()
+	}
+	if prefix == "" {
+		return "", errors.New("cannot tell where the linked FFmpeg is: set FFMPEG_PREFIX (make -s print-ffmpeg-prefix)")
 	}
 	p := filepath.Join(prefix, "bin", "ffmpeg")
 	if _, err := os.Stat(p); err != nil {
