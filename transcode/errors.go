@@ -16,7 +16,7 @@ const (
 	CodeInputInvalid      Code = "input_invalid"       // the input is not media we can decode
 	CodeNoVideoStream     Code = "no_video_stream"     // the input has no decodable video
 	CodeUnsupportedCodec  Code = "unsupported_codec"   // no decoder for the input's codec
-	CodeInputTooLarge     Code = "input_too_large"     // dimensions over the configured limit
+	CodeInputTooLarge     Code = "input_too_large"     // dimensions, duration, size or memory over the configured limits
 	CodeNVENCUnavailable  Code = "nvenc_unavailable"   // NVENC was asked for and cannot open here
 	CodeNVDECUnavailable  Code = "nvdec_unavailable"   // NVDEC was required and cannot open here
 	CodeOutputWriteFailed Code = "output_write_failed" // writing an output failed

@@ -28,6 +28,19 @@ type InputOptions struct {
 	// ReadTimeout ends the input when no data arrives for this long (FFmpeg's rw_timeout, for
 	// network protocols): a live feed that goes silent. Default 0: wait for ever.
 	ReadTimeout time.Duration
+	// MaxDuration rejects inputs whose probed duration is longer (CodeInputTooLarge). Default
+	// 0: no limit.
+	MaxDuration time.Duration
+	// MaxInputBytes rejects a local file (file protocol, /dev/fd/N included) larger than this
+	// before FFmpeg opens it (CodeInputTooLarge); with a limit set, a local input that is not a
+	// regular file (a FIFO, a device) is refused too (CodeInputInvalid). Default 0: no limit.
+	MaxInputBytes int64
+	// TLSVerify makes FFmpeg verify the server's certificate on https and tls inputs, against
+	// TLSCAFile or else the system's trust store. Default false: FFmpeg 8 does not verify.
+	TLSVerify bool
+	// TLSCAFile is a PEM file of the certificate authorities TLSVerify trusts. Default "": the
+	// system's.
+	TLSCAFile string
 	// DecodeThreads is the video decoder's thread count. Default 0: one per core.
 	DecodeThreads int
 	// HWDecode selects NVDEC: "" or "none" decodes on the CPU; "cuda" requires a CUDA device
@@ -61,6 +74,11 @@ type demuxer struct {
 // decoders. Every failure is a typed *Error; ctx cancellation interrupts blocking I/O.
 func openInput(ctx context.Context, url string, o InputOptions) (_ *demuxer, err error) {
 	d := &demuxer{url: url}
+	if !isSynthetic(url) {
+		if err := o.checkBeforeOpen(url); err != nil {
+			return nil, err
+		}
+	}
 	defer func() {
 		if err != nil {
 			d.Close()
@@ -103,6 +121,13 @@ func openInput(ctx context.Context, url string, o InputOptions) (_ *demuxer, err
 	if o.AnalyzeDuration > 0 {
 		kv = append(kv, "analyzeduration", strconv.FormatInt(o.AnalyzeDuration.Microseconds(), 10))
 	}
+	if o.TLSVerify {
+		// Handed down by the https protocol to tls, and kept across redirects.
+		kv = append(kv, "tls_verify", "1")
+		if o.TLSCAFile != "" {
+			kv = append(kv, "ca_file", o.TLSCAFile)
+		}
+	}
 	dict, err := dictionary(kv...)
 	if err != nil {
 		return nil, newError(CodeInternal, "input options", err)
@@ -110,10 +135,26 @@ func openInput(ctx context.Context, url string, o InputOptions) (_ *demuxer, err
 	defer dict.Free()
 
 	if err := d.fc.OpenInput(openURL, format, dict); err != nil {
+		if ctx.Err() == nil && errors.Is(err, errEinval) && (o.FormatWhitelist != "" || o.ProtocolWhitelist != "") {
+			// What FFmpeg returns for a demuxer off format_whitelist, or a protocol off
+			// protocol_whitelist (a redirect, a nested open): its log names which.
+			return nil, newError(CodeInputInvalid, "open input", fmt.Errorf("its demuxer, or a protocol it needs, is not allowed: %w", err))
+		}
 		return nil, d.inputError(ctx, "open input", err)
 	}
-	if err := d.fc.FindStreamInfo(nil); err != nil {
+	// Sizes the container declares are checked before FindStreamInfo decodes anything.
+	if err := checkDeclaredSizes(d.fc, o.maxPixels()); err != nil {
+		return nil, err
+	}
+	if err := findStreamInfo(d.fc, o.maxPixels()); err != nil {
+		var ae astiav.Error
+		if !errors.As(err, &ae) {
+			return nil, newError(CodeInternal, "find stream info", err)
+		}
 		return nil, d.inputError(ctx, "find stream info", err)
+	}
+	if err := checkDuration(d.fc, o.MaxDuration); err != nil {
+		return nil, err
 	}
 
 	vs, _, err := d.fc.FindBestStream(astiav.MediaTypeVideo, -1, -1)
@@ -157,10 +198,16 @@ func (d *demuxer) inputError(ctx context.Context, op string, err error) error {
 	case ctx.Err() != nil:
 		return ctxError(ctx, op)
 	case errors.Is(err, astiav.ErrInvaliddata), errors.Is(err, astiav.ErrEof),
-		errors.Is(err, astiav.ErrDemuxerNotFound), errors.Is(err, astiav.ErrPatchwelcome):
+		errors.Is(err, astiav.ErrDemuxerNotFound), errors.Is(err, astiav.ErrPatchwelcome),
+		errors.Is(err, astiav.ErrProtocolNotFound):
 		return newError(CodeInputInvalid, op, err)
 	case errors.Is(err, astiav.ErrDecoderNotFound):
 		return newError(CodeUnsupportedCodec, op, err)
+	case errors.Is(err, errENOMEM):
+		// What FFmpeg returns both for tables a header declares absurdly large (an stts of 4
+		// billion entries) and for allocations over the process's memory limit: either way
+		// the same input under the same limit fails again.
+		return newError(CodeInputTooLarge, op, fmt.Errorf("the input needs more memory than allowed: %w", err))
 	default:
 		return newError(CodeInputUnreadable, op, err)
 	}
@@ -264,6 +311,9 @@ type decoder struct {
 
 // errEinval is AVERROR(EINVAL), which some decoders return for damaged packets.
 const errEinval = astiav.Error(-22)
+
+// errENOMEM is AVERROR(ENOMEM).
+const errENOMEM = astiav.Error(-12)
 
 // maxCorruptPackets is how many undecodable packets a stream may have before the input is
 // declared invalid rather than damaged.
