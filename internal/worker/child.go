@@ -38,6 +38,7 @@ type ChildSpec struct {
 	Probe []ladder.Codec `json:"probe,omitempty"`
 
 	Input            string                 `json:"input"`
+	InputName        string                 `json:"input_name,omitempty"` // as submitted, for manifest.json: Input may be /dev/fd/3 or a fetched copy
 	OutputDir        string                 `json:"output_dir"`
 	Codec            ladder.Codec           `json:"codec"`
 	Preset           string                 `json:"preset,omitempty"`
@@ -50,6 +51,7 @@ type ChildSpec struct {
 	Timeout          time.Duration          `json:"timeout_ns"`
 	ProgressInterval time.Duration          `json:"progress_interval_ns"`
 	InputOptions     transcode.InputOptions `json:"input_options"`
+	ResumeHLS        bool                   `json:"resume_hls,omitempty"` // continue OutputDir's playlists: a live stream taken over
 
 	// MemoryBytes and CPUSeconds are set as RLIMIT_AS and RLIMIT_CPU before
 	// anything else runs; 0 leaves a limit alone.
@@ -118,17 +120,17 @@ func RunChild(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) er
 		defer cancel()
 	}
 	o := transcode.Options{
-		Input: spec.Input, OutputDir: spec.OutputDir, Codec: spec.Codec, Preset: spec.Preset,
+		Input: spec.Input, InputName: spec.InputName, OutputDir: spec.OutputDir, Codec: spec.Codec, Preset: spec.Preset,
 		Mode: spec.Mode, Ladder: spec.Ladder, HLS: spec.HLS, MP4: spec.MP4,
 		FallbackToCPU: spec.FallbackToCPU, Realtime: spec.Realtime, InputOptions: spec.InputOptions,
-		ProgressInterval: spec.ProgressInterval, Logger: logger,
+		ResumeHLS: spec.ResumeHLS, ProgressInterval: spec.ProgressInterval, Logger: logger,
 		Progress: func(p transcode.Progress) {
 			if err := out.write(ChildMessage{Progress: &p}); err != nil {
 				logger.Warn("write progress", "err", err)
 			}
 		},
 	}
-	logger.Info("transcode start", "input", spec.Input, "codec", spec.Codec, "mode", spec.Mode)
+	logger.Info("transcode start", "input", spec.Input, "codec", spec.Codec, "mode", spec.Mode, "resume_hls", spec.ResumeHLS)
 	res, err := transcode.Run(ctx, o)
 	if err != nil {
 		if werr := out.write(ChildMessage{Error: &ChildError{Code: transcode.CodeOf(err), Message: err.Error()}}); werr != nil {

@@ -94,13 +94,15 @@ type Config struct {
 	AllowedOutputRoots []string `yaml:"allowed_output_roots"`
 	// MaxTimeout caps a job's timeout. Default 48h.
 	MaxTimeout time.Duration `yaml:"max_timeout"`
-	// MaxInputBytes rejects larger s3:// inputs (input_too_large). Default
-	// 64 GiB; 0 means no limit.
+	// MaxInputBytes rejects larger s3:// and file:// inputs (input_too_large).
+	// Default 64 GiB; 0 means no limit.
 	MaxInputBytes int64 `yaml:"max_input_bytes"`
 	// MaxPixels rejects larger input frames. Default 0: 8192x4320.
 	MaxPixels int64 `yaml:"max_pixels"`
-	// FormatWhitelist restricts the demuxers FFmpeg may use on inputs
-	// (comma-separated names). Default "": all.
+	// FormatWhitelist replaces, for every kind of input, the demuxers FFmpeg
+	// may use (comma-separated names). Default "": transcode's list for the
+	// input's kind (ordinary containers for files and https; no playlists,
+	// concat or image sequences; the feed's own format for live inputs).
 	FormatWhitelist string `yaml:"format_whitelist"`
 
 	// S3 settings for s3:// inputs and outputs; credentials come from the
@@ -186,9 +188,9 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.Var(stringList{&c.AllowedInputRoots}, "allowed-input-roots", "comma-separated directories file:// inputs may come from")
 	fs.Var(stringList{&c.AllowedOutputRoots}, "allowed-output-roots", "comma-separated directories local outputs may go to (default: any)")
 	fs.DurationVar(&c.MaxTimeout, "max-timeout", c.MaxTimeout, "longest job timeout accepted")
-	fs.Int64Var(&c.MaxInputBytes, "max-input-bytes", c.MaxInputBytes, "largest s3:// input in bytes (0: no limit)")
+	fs.Int64Var(&c.MaxInputBytes, "max-input-bytes", c.MaxInputBytes, "largest s3:// or file:// input in bytes (0: no limit)")
 	fs.Int64Var(&c.MaxPixels, "max-pixels", c.MaxPixels, "largest input frame in pixels (0: 8192x4320)")
-	fs.StringVar(&c.FormatWhitelist, "format-whitelist", c.FormatWhitelist, "demuxers FFmpeg may use on inputs (default: all)")
+	fs.StringVar(&c.FormatWhitelist, "format-whitelist", c.FormatWhitelist, "demuxers FFmpeg may use on inputs (default: transcode's list per input kind)")
 	fs.StringVar(&c.S3Region, "s3-region", c.S3Region, "S3 region (default: the AWS SDK's, else us-east-1)")
 	fs.StringVar(&c.S3Endpoint, "s3-endpoint", c.S3Endpoint, "S3 endpoint for S3-compatible stores (default: AWS)")
 	fs.BoolVar(&c.S3PathStyle, "s3-path-style", c.S3PathStyle, "S3 path-style addressing")

@@ -228,8 +228,13 @@ func (p *proc) children() []int {
 // waitChild waits for a transcode child of p and returns its pid.
 func (e *env) waitChild(p *proc) int {
 	e.t.Helper()
+	return e.waitChildWithin(p, 30*time.Second)
+}
+
+func (e *env) waitChildWithin(p *proc, d time.Duration) int {
+	e.t.Helper()
 	var pid int
-	waitFor(e.t, 30*time.Second, "transcode child", func() (bool, error) {
+	waitFor(e.t, d, "transcode child", func() (bool, error) {
 		if c := p.children(); len(c) > 0 {
 			pid = c[0]
 			return true, nil
@@ -358,6 +363,11 @@ func TestBatchJobS3(t *testing.T) {
 		t.Errorf("result %+v", r)
 	}
 	e.checkPublished("job-s3", r)
+	data, _ := e.s3.get(outBucket, "job-s3/manifest.json")
+	var man transcode.Result
+	if err := json.Unmarshal(data, &man); err != nil || man.Input != "s3://abr-in/small.mp4" {
+		t.Errorf("manifest.json records the input %q (%v), want the one submitted", man.Input, err)
+	}
 	m := e.metrics(w)
 	for _, want := range []string{`abrfleet_jobs_total{code="ok",type="batch"} 1`, `abrfleet_frames_encoded_total{type="batch"} 60`,
 		`abrfleet_encoder_available{codec="x264"} 1`, `abrfleet_queue_tasks{queue="batch",state="completed"} 1`} {

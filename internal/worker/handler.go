@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/url"
 	"os"
 	"path"
@@ -13,6 +14,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -38,19 +40,20 @@ type progressResult struct {
 
 // attempt is one run of one task.
 type attempt struct {
-	task     *asynq.Task
-	id       string // the asynq task ID: the payload's job_id when set
-	queue    string
-	typ      string // batch or live, the metrics label
-	n        int    // 1 for the first run
-	start    time.Time
-	log      *slog.Logger
-	res      queue.Result
-	frames   int64 // frames already counted in the metrics
-	crashed  bool  // the previous attempt ended with transcoder_crashed
-	cancel   context.CancelCauseFunc
-	isLive   bool
-	finished bool
+	task      *asynq.Task
+	id        string // the asynq task ID: the payload's job_id when set
+	queue     string
+	typ       string // batch or live, the metrics label
+	n         int    // 1 for the first run
+	start     time.Time
+	log       *slog.Logger
+	res       queue.Result
+	frames    int64 // frames already counted in the metrics
+	crashed   bool  // the previous attempt ended with transcoder_crashed
+	ranBefore bool  // an earlier attempt of this task started (see ProcessTask)
+	cancel    context.CancelCauseFunc
+	isLive    bool
+	finished  bool
 }
 
 // ProcessTask is the asynq handler of both task types. It never lets a panic
@@ -79,8 +82,13 @@ func (w *Worker) ProcessTask(ctx context.Context, t *asynq.Task) (err error) {
 			err = w.finish(ctx, a, &JobError{Code: queue.CodeInternal, Op: "handler", Err: fmt.Errorf("panic: %v", x)})
 		}
 	}()
-	if retried > 0 {
-		a.crashed = w.previousCode(a) == queue.CodeTranscoderCrashed
+	if retried > 0 || a.isLive {
+		// asynq counts a retry after a failure or the worker's death, not
+		// after a hand-back; every attempt of a live job leaves a result
+		// before it writes any output, so either shows an earlier attempt.
+		prev, found := w.previousResult(a)
+		a.crashed = retried > 0 && prev.Code == queue.CodeTranscoderCrashed
+		a.ranBefore = retried > 0 || found
 	}
 	p, err := queue.Decode(t, w.cfg.Limits())
 	if err != nil {
@@ -143,18 +151,22 @@ func (w *Worker) writeResult(a *attempt, v any) {
 	}
 }
 
-// previousCode reads the code the previous attempt left in the task result.
-func (w *Worker) previousCode(a *attempt) queue.Code {
+// previousResult reads the result an earlier attempt left in the task, and
+// whether there is one. When Redis cannot tell, it says there is: for a
+// live job that means appending to the output rather than overwriting it.
+func (w *Worker) previousResult(a *attempt) (prev queue.Result, found bool) {
 	info, err := w.insp.GetTaskInfo(a.queue, a.id)
 	if err != nil {
 		a.log.Warn("read previous result", "err", err)
-		return ""
+		return prev, true
 	}
-	var prev queue.Result
-	if len(info.Result) == 0 || json.Unmarshal(info.Result, &prev) != nil {
-		return ""
+	if len(info.Result) == 0 {
+		return prev, false
 	}
-	return prev.Code
+	if err := json.Unmarshal(info.Result, &prev); err != nil {
+		a.log.Warn("decode previous result", "err", err)
+	}
+	return prev, true
 }
 
 // run is one attempt of a valid job: input, child transcode, publish.
@@ -217,7 +229,7 @@ func (w *Worker) attempt(ctx context.Context, a *attempt, p *queue.Payload, dead
 	}
 	spec := ChildSpec{
 		JobID: a.id, Attempt: a.n, LogLevel: w.cfg.LogLevel,
-		Input: in.url, OutputDir: outDir, Codec: codec, Preset: p.Preset, Mode: p.Mode, Ladder: lad,
+		Input: in.url, InputName: p.Input, OutputDir: outDir, Codec: codec, Preset: p.Preset, Mode: p.Mode, Ladder: lad,
 		HLS: slices.Contains(p.Outputs, queue.OutputHLS), MP4: slices.Contains(p.Outputs, queue.OutputMP4),
 		FallbackToCPU: p.FallbackToCPU,
 		// A live job on a file stands for a feed: pace it. Network feeds
@@ -225,13 +237,24 @@ func (w *Worker) attempt(ctx context.Context, a *attempt, p *queue.Payload, dead
 		Realtime:         live && !in.network,
 		Timeout:          time.Until(deadline),
 		ProgressInterval: w.cfg.ProgressInterval,
-		InputOptions: transcode.InputOptions{FormatWhitelist: w.cfg.FormatWhitelist,
-			ProtocolWhitelist: in.protocols, MaxPixels: w.cfg.MaxPixels},
-		MemoryBytes: uint64(w.cfg.ChildMemoryBytes),
-		CPUSeconds:  w.cpuSeconds(p.Timeout.Duration),
+		InputOptions:     w.inputOptions(in.kind),
+		MemoryBytes:      uint64(w.cfg.ChildMemoryBytes),
+		CPUSeconds:       w.cpuSeconds(p.Timeout.Duration),
 	}
 	if spec.Timeout <= 0 {
 		return &JobError{Code: queue.CodeTimeout, Op: "fetch", Err: errors.New("no time left to transcode"), Permanent: true}
+	}
+	if live {
+		// A feed silent for IdleTimeout has ended: the input reports end
+		// of stream and the job finishes with what it encoded.
+		spec.InputOptions.ReadTimeout = p.IdleTimeout.Duration
+		if spec.ResumeHLS, err = w.resumeLive(ctx, a, dst, outDir, lad); err != nil {
+			return err
+		}
+		// From here on the output may hold this task's stream: say that an
+		// attempt ran, so that a re-delivery continues it (see resumeLive).
+		a.res.Progress = &queue.ProgressInfo{}
+		w.writeResult(a, progressResult{Result: a.res})
 	}
 
 	stopSync := func() {}
@@ -344,12 +367,27 @@ func (w *Worker) resolveCodec(s string) (ladder.Codec, error) {
 	return c, nil
 }
 
+// inputOptions are transcode's defences for an input of kind k, with the configured overrides.
+func (w *Worker) inputOptions(k transcode.InputKind) transcode.InputOptions {
+	o := transcode.DefaultInputOptions(k)
+	if w.cfg.FormatWhitelist != "" {
+		o.FormatWhitelist = w.cfg.FormatWhitelist
+	}
+	if w.cfg.MaxPixels > 0 {
+		o.MaxPixels = w.cfg.MaxPixels
+	}
+	if k == transcode.InputFile {
+		o.MaxInputBytes = w.cfg.MaxInputBytes // 0: no limit
+	}
+	return o
+}
+
 // jobInput is the input as the child opens it.
 type jobInput struct {
-	url       string     // what FFmpeg opens
-	files     []*os.File // inherited by the child as fds 3...
-	protocols string     // FFmpeg's protocol_whitelist for it
-	network   bool       // a live network feed
+	url     string              // what FFmpeg opens
+	files   []*os.File          // inherited by the child as fds 3...
+	kind    transcode.InputKind // chooses transcode's defences (protocols, demuxers, limits)
+	network bool                // a live network feed
 }
 
 func (in *jobInput) close() {
@@ -360,8 +398,8 @@ func (in *jobInput) close() {
 
 // input prepares p.Input: s3:// is downloaded into dir; file:// is opened
 // under its allowed root (so no symbolic link leads out of it) and handed
-// to the child as an open file; network URLs go to FFmpeg as they are, with
-// the protocols they need and no others.
+// to the child as an open file; network URLs go to FFmpeg as they are (udp
+// with the idle timeout added), with the protocols they need and no others.
 func (w *Worker) input(ctx context.Context, p *queue.Payload, dir string) (*jobInput, error) {
 	u, err := url.Parse(p.Input)
 	if err != nil {
@@ -377,7 +415,7 @@ func (w *Worker) input(ctx context.Context, p *queue.Payload, dir string) (*jobI
 		if _, err := storage.Fetch(ctx, w.s3, loc, dst, w.cfg.MaxInputBytes); err != nil {
 			return nil, fetchError(p.Input, err)
 		}
-		return &jobInput{url: dst, protocols: "file"}, nil
+		return &jobInput{url: dst, kind: transcode.InputFile}, nil
 	case "file":
 		loc, err := storage.ParseLocation(p.Input)
 		if err != nil {
@@ -389,17 +427,34 @@ func (w *Worker) input(ctx context.Context, p *queue.Payload, dir string) (*jobI
 		}
 		// FFmpeg reopens the inherited descriptor by its /dev/fd name: the
 		// file the worker checked, whatever the path names by then.
-		return &jobInput{url: "/dev/fd/3", files: []*os.File{f}, protocols: "file"}, nil
+		return &jobInput{url: "/dev/fd/3", files: []*os.File{f}, kind: transcode.InputFile}, nil
 	case "https":
-		return &jobInput{url: p.Input, protocols: "https,tls,tcp"}, nil
+		return &jobInput{url: p.Input, kind: transcode.InputHTTPS}, nil
 	case "srt":
-		return &jobInput{url: p.Input, protocols: "srt,udp", network: true}, nil
+		return &jobInput{url: p.Input, kind: transcode.InputSRT, network: true}, nil
 	case "rtmp":
-		return &jobInput{url: p.Input, protocols: "rtmp,tcp", network: true}, nil
+		return &jobInput{url: p.Input, kind: transcode.InputRTMP, network: true}, nil
 	case "udp":
-		return &jobInput{url: p.Input, protocols: "udp", network: true}, nil
+		return &jobInput{url: udpURL(p.Input, p.IdleTimeout.Duration), kind: transcode.InputUDP, network: true}, nil
 	}
 	return nil, &JobError{Code: queue.CodeInvalidPayload, Op: "input", Err: fmt.Errorf("scheme %q", u.Scheme), Permanent: true}
+}
+
+// maxUDPTimeout is the longest timeout FFmpeg's udp protocol takes: an int
+// of microseconds.
+const maxUDPTimeout = math.MaxInt32 * time.Microsecond
+
+// udpURL is the udp:// input u with the idle timeout in its query. FFmpeg's
+// udp protocol sets its read timeout from its own timeout option, replacing
+// rw_timeout (InputOptions.ReadTimeout); it reads the query in order, so a
+// timeout of the submitter's own is overridden. An idle timeout over 35
+// minutes is cut to maxUDPTimeout, which FFmpeg would otherwise reject.
+func udpURL(u string, idle time.Duration) string {
+	sep := "?"
+	if strings.Contains(u, "?") {
+		sep = "&"
+	}
+	return u + sep + "timeout=" + strconv.FormatInt(min(idle, maxUDPTimeout).Microseconds(), 10)
 }
 
 // openUnder opens the regular file p through an os.Root on the allowed root

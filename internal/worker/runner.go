@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/abrfleet/abrfleet/ladder"
 	"github.com/abrfleet/abrfleet/queue"
 	"github.com/abrfleet/abrfleet/transcode"
 )
@@ -52,7 +53,8 @@ func (e *CrashError) Error() string {
 // run runs spec in a child process and returns its final message. extra
 // files become the child's fds 3, 4, ... onProgress sees each progress line.
 // A canceled ctx sends SIGTERM to the child's process group, then SIGKILL
-// after killGrace; the error is then ctx's.
+// after killGrace (a live job handed back: SIGKILL at once); the error is
+// then ctx's cause.
 func (r *childRunner) run(ctx context.Context, spec ChildSpec, extra []*os.File, onProgress func(transcode.Progress)) (*ChildMessage, error) {
 	spec.ParentPID = os.Getpid()
 	in, err := json.Marshal(spec)
@@ -74,7 +76,18 @@ func (r *childRunner) run(ctx context.Context, spec ChildSpec, extra []*os.File,
 		Setpgid:   true,            // its own group: a terminal's ^C reaches the worker only, which decides
 		Pdeathsig: syscall.SIGKILL, // dies with the worker, even on kill -9
 	}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
+	cmd.Cancel = func() error {
+		sig := syscall.SIGTERM
+		if spec.Mode == ladder.Live && errors.Is(context.Cause(ctx), errHandback) {
+			// A stream handed back must not look ended: asked to stop,
+			// the HLS muxer would write EXT-X-ENDLIST and players would
+			// stop before the next attempt continues the playlists. Killed,
+			// it leaves them as a dead worker does, losing the segment
+			// being written.
+			sig = syscall.SIGKILL
+		}
+		return syscall.Kill(-cmd.Process.Pid, sig)
+	}
 	cmd.WaitDelay = r.killGrace
 
 	// Pdeathsig fires when the thread that forked the child exits, not the

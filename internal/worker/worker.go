@@ -230,10 +230,12 @@ func (w *Worker) stopPools(live, batch *pool, abort context.Context) {
 	}
 }
 
-// retryDelay is asynq's RetryDelayFunc: handed-back jobs are due at once;
+// retryDelay is asynq's RetryDelayFunc: handed-back jobs, and live jobs
+// whose worker died (asynq found their lease expired), are due at once:
+// viewers are waiting and the stream itself did nothing wrong. Other
 // failures wait RetryDelay, doubled per retry up to RetryMaxDelay, ±20%.
-func (w *Worker) retryDelay(n int, err error, _ *asynq.Task) time.Duration {
-	if errors.Is(err, errHandback) {
+func (w *Worker) retryDelay(n int, err error, t *asynq.Task) time.Duration {
+	if errors.Is(err, errHandback) || errors.Is(err, asynq.ErrLeaseExpired) && t.Type() == queue.TypeLive {
 		return 0
 	}
 	d := w.cfg.RetryDelay
