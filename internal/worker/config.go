@@ -23,6 +23,7 @@ import (
 
 	"github.com/abrfleet/abrfleet/internal/cli"
 	"github.com/abrfleet/abrfleet/queue"
+	"github.com/abrfleet/abrfleet/reports"
 )
 
 // EnvPrefix prefixes the environment variable of every flag: --live-slots is
@@ -54,8 +55,14 @@ type Config struct {
 	// config file serves a fleet (flag form: c6i.4xlarge=4,g4dn.xlarge=8).
 	// Default: none.
 	LiveSlotsByInstanceType map[string]int `yaml:"live_slots_by_instance_type"`
-	// InstanceType selects the LiveSlotsByInstanceType entry. Default "".
+	// InstanceType selects the LiveSlotsByInstanceType entry and the bench
+	// results that apply here. Default "".
 	InstanceType string `yaml:"instance_type"`
+	// BenchResults are results.json files written by `bench run` (or merged
+	// ones). When one measured InstanceType and no LiveSlotsByInstanceType
+	// entry says otherwise, the most live streams it sustained (with the best
+	// encoder available there) is the live slots default. Default: none.
+	BenchResults []string `yaml:"bench_results"`
 	// BatchSlots is how many jobs run at once in the batch pool. Default 1:
 	// one transcode already uses every core.
 	BatchSlots int `yaml:"batch_slots"`
@@ -185,6 +192,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.RetryDelay, "retry-delay", c.RetryDelay, "delay before the first retry, doubled on each retry")
 	fs.DurationVar(&c.RetryMaxDelay, "retry-max-delay", c.RetryMaxDelay, "longest retry delay")
 	fs.StringVar(&c.WorkDir, "work-dir", c.WorkDir, "directory for per-job inputs and outputs")
+	fs.Var(stringList{&c.BenchResults}, "bench-results", "comma-separated bench results.json files: live slots default to what this instance type sustained")
 	fs.Var(stringList{&c.AllowedInputRoots}, "allowed-input-roots", "comma-separated directories file:// inputs may come from")
 	fs.Var(stringList{&c.AllowedOutputRoots}, "allowed-output-roots", "comma-separated directories local outputs may go to (default: any)")
 	fs.DurationVar(&c.MaxTimeout, "max-timeout", c.MaxTimeout, "longest job timeout accepted")
@@ -297,12 +305,40 @@ func isHelp(args []string) bool {
 }
 
 // EffectiveLiveSlots is LiveSlotsByInstanceType[InstanceType] when present,
-// else LiveSlots.
+// else what the bench measured for InstanceType (BenchResults), else
+// LiveSlots.
 func (c *Config) EffectiveLiveSlots() int {
 	if n, ok := c.LiveSlotsByInstanceType[c.InstanceType]; ok && c.InstanceType != "" {
 		return n
 	}
+	if n, err := c.benchLiveSlots(); err == nil && n > 0 {
+		return n
+	}
 	return c.LiveSlots
+}
+
+// benchLiveSlots is the largest sustained live level measured on InstanceType
+// in BenchResults, over the encoders that were available there; 0 if none.
+func (c *Config) benchLiveSlots() (int, error) {
+	if len(c.BenchResults) == 0 {
+		return 0, nil
+	}
+	results, err := reports.Load(c.BenchResults...)
+	if err != nil || c.InstanceType == "" {
+		return 0, err
+	}
+	best := 0
+	for _, r := range results {
+		if r.Machine.InstanceType != c.InstanceType {
+			continue
+		}
+		for _, lc := range r.Live {
+			if !lc.Unavailable {
+				best = max(best, lc.MaxSustained)
+			}
+		}
+	}
+	return best, nil
 }
 
 // SlogLevel is LogLevel as a slog.Level.
@@ -330,6 +366,9 @@ func (c *Config) Validate() error {
 	}
 	if c.BatchSlots < 0 {
 		bad("batch_slots %d: must be 0 or more", c.BatchSlots)
+	}
+	if _, err := c.benchLiveSlots(); err != nil {
+		bad("bench_results: %v", err)
 	}
 	if c.BatchSlots == 0 && c.EffectiveLiveSlots() == 0 {
 		bad("batch_slots and live_slots are both 0: nothing to run")

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+
+	"github.com/abrfleet/abrfleet/reports"
 )
 
 func TestLoadLayers(t *testing.T) {
@@ -157,4 +159,51 @@ func FuzzParseRedis(f *testing.F) {
 			t.Fatalf("error %q repeats the password", err)
 		}
 	})
+}
+
+func TestLiveSlotsFromBenchResults(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, instanceType string, live ...reports.LiveCase) string {
+		r := &reports.Results{Schema: reports.SchemaVersion, RunID: name, Started: time.Now(), Profile: "quick",
+			Machine: reports.Machine{InstanceType: instanceType, InstanceSource: "flag", Cores: 4}, Live: live}
+		p := filepath.Join(dir, name+".json")
+		if err := r.Save(p); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	live := func(codec string, n int, unavailable bool) reports.LiveCase {
+		lc := reports.LiveCase{Source: "medium", Width: 1280, Height: 720, FPS: 30, Codec: codec, Preset: "p1",
+			SegmentSeconds: 2, WindowSeconds: 30, MaxSustained: n, Unavailable: unavailable}
+		if unavailable {
+			lc.Reason, lc.MaxSustained = "no GPU", 0
+		}
+		return lc
+	}
+	g4 := write("g4", "g4dn.xlarge", live("x264", 1, false), live("h264_nvenc", 4, false))
+	c6 := write("c6", "c6i.4xlarge", live("x264", 1, false), live("h264_nvenc", 0, true))
+	for _, tc := range []struct {
+		name     string
+		instance string
+		byType   map[string]int
+		want     int
+	}{
+		{"g4dn measured: the best encoder there", "g4dn.xlarge", nil, 4},
+		{"c6i measured: NVENC unavailable is not counted", "c6i.4xlarge", nil, 1},
+		{"not measured: the flag", "m6i.large", nil, 2},
+		{"explicit map wins", "g4dn.xlarge", map[string]int{"g4dn.xlarge": 6}, 6},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Default()
+			c.BenchResults, c.InstanceType, c.LiveSlotsByInstanceType = []string{g4, c6}, tc.instance, tc.byType
+			if n := c.EffectiveLiveSlots(); n != tc.want {
+				t.Fatalf("live slots %d, want %d", n, tc.want)
+			}
+		})
+	}
+	c := Default()
+	c.BenchResults = []string{filepath.Join(dir, "missing.json")}
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "bench_results") {
+		t.Fatalf("a missing results file: %v, want a bench_results error", err)
+	}
 }
