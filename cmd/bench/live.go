@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"os"
@@ -12,7 +14,10 @@ import (
 	"time"
 
 	"github.com/abrfleet/abrfleet/hls"
+	"github.com/abrfleet/abrfleet/internal/worker"
+	"github.com/abrfleet/abrfleet/ladder"
 	"github.com/abrfleet/abrfleet/reports"
+	"github.com/abrfleet/abrfleet/transcode"
 )
 
 // Live levels: a level of k streams is sustained when every stream finishes at least 99% of its
@@ -109,7 +114,7 @@ func (b *bencher) live(ctx context.Context, src string, lc *reports.LiveCase, gu
 }
 
 // liveLevel runs k live transcodes of src at once, each paced in real time through the worker's
-// own child process, and watches their playlists as a player would: a segment is done when every
+// own transcode child (worker _child), and watches their playlists as a player would: a segment is done when every
 // rung lists it. Segment i carries media [2i, 2i+2) s; it is due one segment after its last frame
 // arrived, at (i+2)*2 s after the stream started.
 func (b *bencher) liveLevel(ctx context.Context, src string, lc *reports.LiveCase, k int, window time.Duration) (reports.LiveLevel, error) {
@@ -129,8 +134,14 @@ func (b *bencher) liveLevel(ctx context.Context, src string, lc *reports.LiveCas
 	for i := range streams {
 		b.seq++
 		s := &stream{dir: filepath.Join(b.dir, "live", fmt.Sprintf("%04d", b.seq)), done: make([]float64, segments)}
-		s.cmd = exec.CommandContext(ctx, b.worker, "transcode", "--quiet", "--mode", "live", "--realtime",
-			"--input", src, "--output", s.dir, "--codec", lc.Codec, "--preset", lc.Preset)
+		spec, err := liveSpec(src, s.dir, lc, window)
+		if err != nil {
+			return lvl, err
+		}
+		// The worker's own transcode child (worker _child, a job spec on stdin): the path a
+		// live job takes in production, limits and all.
+		s.cmd = exec.CommandContext(ctx, b.worker, "_child")
+		s.cmd.Stdin = bytes.NewReader(spec)
 		s.start = time.Now()
 		if err := s.cmd.Start(); err != nil {
 			return lvl, fmt.Errorf("start live stream: %w", err)
@@ -190,6 +201,21 @@ func (b *bencher) liveLevel(ctx context.Context, src string, lc *reports.LiveCas
 	lvl.MaxLagSegments = math.Max(lvl.MaxLagSegments, 0)
 	lvl.Sustained = lvl.OnTime >= liveOnTime && lvl.MaxLagSegments <= liveMaxLag
 	return lvl, nil
+}
+
+// liveSpec is the job spec `worker _child` reads: a live job on src paced in real time, with
+// the defences a worker applies to a file input.
+func liveSpec(src, dir string, lc *reports.LiveCase, window time.Duration) ([]byte, error) {
+	codec, err := ladder.ParseCodec(lc.Codec)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(worker.ChildSpec{
+		ParentPID: os.Getpid(), JobID: filepath.Base(dir), Attempt: 1, LogLevel: "error",
+		Input: src, OutputDir: dir, Codec: codec, Preset: lc.Preset, Mode: ladder.Live, Ladder: ladder.Default(),
+		HLS: true, Realtime: true, Timeout: 2*window + time.Minute, ProgressInterval: time.Second,
+		InputOptions: transcode.DefaultInputOptions(transcode.InputFile),
+	})
 }
 
 // listedByAllRungs counts the segments every rung's playlist under dir lists.
