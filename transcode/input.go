@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/asticode/go-astiav"
@@ -98,49 +99,8 @@ func openInput(ctx context.Context, url string, o InputOptions) (_ *demuxer, err
 		openURL = spec.graph()
 	}
 
-	if d.fc = astiav.AllocFormatContext(); d.fc == nil {
-		return nil, newError(CodeInternal, "allocate format context", nil)
-	}
-	d.ii = astiav.NewIOInterrupter()
-	d.fc.SetIOInterrupter(d.ii)
-	d.stopInterrupt = interruptOnDone(ctx, d.ii)
-
-	var kv []string
-	if o.FormatWhitelist != "" {
-		kv = append(kv, "format_whitelist", o.FormatWhitelist)
-	}
-	if o.ProtocolWhitelist != "" {
-		kv = append(kv, "protocol_whitelist", o.ProtocolWhitelist)
-	}
-	if o.ReadTimeout > 0 {
-		kv = append(kv, "rw_timeout", strconv.FormatInt(o.ReadTimeout.Microseconds(), 10))
-	}
-	if o.ProbeSize > 0 {
-		kv = append(kv, "probesize", strconv.FormatInt(o.ProbeSize, 10))
-	}
-	if o.AnalyzeDuration > 0 {
-		kv = append(kv, "analyzeduration", strconv.FormatInt(o.AnalyzeDuration.Microseconds(), 10))
-	}
-	if o.TLSVerify {
-		// Handed down by the https protocol to tls, and kept across redirects.
-		kv = append(kv, "tls_verify", "1")
-		if o.TLSCAFile != "" {
-			kv = append(kv, "ca_file", o.TLSCAFile)
-		}
-	}
-	dict, err := dictionary(kv...)
-	if err != nil {
-		return nil, newError(CodeInternal, "input options", err)
-	}
-	defer dict.Free()
-
-	if err := d.fc.OpenInput(openURL, format, dict); err != nil {
-		if ctx.Err() == nil && errors.Is(err, errEinval) && (o.FormatWhitelist != "" || o.ProtocolWhitelist != "") {
-			// What FFmpeg returns for a demuxer off format_whitelist, or a protocol off
-			// protocol_whitelist (a redirect, a nested open): its log names which.
-			return nil, newError(CodeInputInvalid, "open input", fmt.Errorf("its demuxer, or a protocol it needs, is not allowed: %w", err))
-		}
-		return nil, d.inputError(ctx, "open input", err)
+	if err := d.openContainer(ctx, openURL, format, o); err != nil {
+		return nil, err
 	}
 	// Sizes the container declares are checked before FindStreamInfo decodes anything.
 	if err := checkDeclaredSizes(d.fc, o.maxPixels()); err != nil {
@@ -185,10 +145,81 @@ func openInput(ctx context.Context, url string, o InputOptions) (_ *demuxer, err
 			s.SetDiscard(astiav.DiscardAll)
 		}
 	}
-	if d.pkt = astiav.AllocPacket(); d.pkt == nil {
-		return nil, newError(CodeInternal, "allocate packet", nil)
-	}
 	return d, nil
+}
+
+// openContainer opens the container (no decoders yet): the format context with its I/O
+// interrupter, the input options, and the packet reads go into. Inspect stops here.
+func (d *demuxer) openContainer(ctx context.Context, url string, format *astiav.InputFormat, o InputOptions) error {
+	if o.ReadTimeout > 0 && strings.HasPrefix(url, "udp://") {
+		url = udpURL(url, o.ReadTimeout)
+	}
+	if d.fc = astiav.AllocFormatContext(); d.fc == nil {
+		return newError(CodeInternal, "allocate format context", nil)
+	}
+	d.ii = astiav.NewIOInterrupter()
+	d.fc.SetIOInterrupter(d.ii)
+	d.stopInterrupt = interruptOnDone(ctx, d.ii)
+
+	var kv []string
+	if o.FormatWhitelist != "" {
+		kv = append(kv, "format_whitelist", o.FormatWhitelist)
+	}
+	if o.ProtocolWhitelist != "" {
+		kv = append(kv, "protocol_whitelist", o.ProtocolWhitelist)
+	}
+	if o.ReadTimeout > 0 {
+		kv = append(kv, "rw_timeout", strconv.FormatInt(o.ReadTimeout.Microseconds(), 10))
+	}
+	if o.ProbeSize > 0 {
+		kv = append(kv, "probesize", strconv.FormatInt(o.ProbeSize, 10))
+	}
+	if o.AnalyzeDuration > 0 {
+		kv = append(kv, "analyzeduration", strconv.FormatInt(o.AnalyzeDuration.Microseconds(), 10))
+	}
+	if o.TLSVerify {
+		// Handed down by the https protocol to tls, and kept across redirects.
+		kv = append(kv, "tls_verify", "1")
+		if o.TLSCAFile != "" {
+			kv = append(kv, "ca_file", o.TLSCAFile)
+		}
+	}
+	dict, err := dictionary(kv...)
+	if err != nil {
+		return newError(CodeInternal, "input options", err)
+	}
+	defer dict.Free()
+
+	if err := d.fc.OpenInput(url, format, dict); err != nil {
+		if ctx.Err() == nil && errors.Is(err, errEinval) && (o.FormatWhitelist != "" || o.ProtocolWhitelist != "") {
+			// What FFmpeg returns for a demuxer off format_whitelist, or a protocol off
+			// protocol_whitelist (a redirect, a nested open): its log names which.
+			return newError(CodeInputInvalid, "open input", fmt.Errorf("its demuxer, or a protocol it needs, is not allowed: %w", err))
+		}
+		return d.inputError(ctx, "open input", err)
+	}
+	if d.pkt = astiav.AllocPacket(); d.pkt == nil {
+		return newError(CodeInternal, "allocate packet", nil)
+	}
+	return nil
+}
+
+// maxUDPTimeout is the longest timeout FFmpeg's udp protocol takes: an int
+// of microseconds.
+const maxUDPTimeout = math.MaxInt32 * time.Microsecond
+
+// udpURL is the udp:// input u with the read timeout in its query. FFmpeg's
+// udp protocol sets its read timeout from its own timeout option, replacing
+// rw_timeout (InputOptions.ReadTimeout); it reads the query in order, so a
+// timeout of the submitter's own is overridden. A timeout over 35 minutes is
+// cut to maxUDPTimeout, which FFmpeg would otherwise reject. (The option cannot
+// go in the options dictionary: for rtmp, timeout means "listen".)
+func udpURL(u string, idle time.Duration) string {
+	sep := "?"
+	if strings.Contains(u, "?") {
+		sep = "&"
+	}
+	return u + sep + "timeout=" + strconv.FormatInt(min(idle, maxUDPTimeout).Microseconds(), 10)
 }
 
 // inputError classifies an open/read failure: interrupted by ctx, unreadable (I/O, missing

@@ -37,20 +37,11 @@ type FileReport struct {
 func Inspect(ctx context.Context, path string) (*FileReport, error) {
 	d := &demuxer{url: path}
 	defer d.Close()
-	if d.fc = astiav.AllocFormatContext(); d.fc == nil {
-		return nil, newError(CodeInternal, "allocate format context", nil)
-	}
-	d.ii = astiav.NewIOInterrupter()
-	d.fc.SetIOInterrupter(d.ii)
-	d.stopInterrupt = interruptOnDone(ctx, d.ii)
-	if err := d.fc.OpenInput(path, nil, nil); err != nil {
-		return nil, d.inputError(ctx, "open "+path, err)
+	if err := d.openContainer(ctx, path, nil, InputOptions{}); err != nil {
+		return nil, err
 	}
 	if err := d.fc.FindStreamInfo(nil); err != nil {
 		return nil, d.inputError(ctx, "stream info "+path, err)
-	}
-	if d.pkt = astiav.AllocPacket(); d.pkt == nil {
-		return nil, newError(CodeInternal, "allocate packet", nil)
 	}
 	streams := d.fc.Streams()
 	rep := &FileReport{Format: d.fc.InputFormat().Name(), All: make([]StreamReport, len(streams))}

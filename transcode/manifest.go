@@ -21,30 +21,20 @@ func audioCodecString(e *encoder) (string, error) {
 // writeMaster writes OutputDir/master.m3u8. measured uses each rendition's segments on disk
 // for BANDWIDTH (peak) and AVERAGE-BANDWIDTH; otherwise (a live job starting) the targets stand
 // in for them.
+//
+// res.Rungs, when measured, are in the order of j.rungs.
 func (j *job) writeMaster(res *Result, measured bool) error {
-	var audioCodec string
-	if j.audio != nil {
-		cs, err := audioCodecString(j.audio.enc)
-		if err != nil {
-			return newError(CodeInternal, "audio codec string", err)
-		}
-		audioCodec = cs
-	}
 	var variants []hls.Variant
-	for _, r := range j.rungs {
-		cs, err := videoCodecString(r.enc)
-		if err != nil {
-			return newError(CodeInternal, "rung "+r.target.Name+": codec string", err)
-		}
+	for i, r := range j.rungs {
 		v := hls.Variant{
 			URI:       r.target.Name + "/index.m3u8",
-			Codecs:    []string{cs},
+			Codecs:    []string{r.codecString},
 			Width:     r.target.Width,
 			Height:    r.target.Height,
 			FrameRate: r.target.FPS.Float(),
 		}
-		if audioCodec != "" {
-			v.Codecs = append(v.Codecs, audioCodec)
+		if j.audioCodec != "" {
+			v.Codecs = append(v.Codecs, j.audioCodec)
 		}
 		if measured {
 			peak, avg, err := hls.Bandwidth(rungDir(j.o.OutputDir, r.target.Name), "index.m3u8")
@@ -52,18 +42,14 @@ func (j *job) writeMaster(res *Result, measured bool) error {
 				return newError(CodeOutputWriteFailed, "rung "+r.target.Name+": measure bandwidth", err)
 			}
 			v.Bandwidth, v.AverageBandwidth = peak, avg
-			for i := range res.Rungs {
-				if res.Rungs[i].Name == r.target.Name {
-					res.Rungs[i].PeakBandwidth, res.Rungs[i].AverageBandwidth = peak, avg
-				}
-			}
+			res.Rungs[i].PeakBandwidth, res.Rungs[i].AverageBandwidth = peak, avg
 		} else {
 			kbps := r.target.BitrateKbps
 			if j.o.Codec.IsHEVC() {
 				kbps = r.target.HEVCBitrateKbps
 			}
 			bps := int64(kbps) * 1000
-			if audioCodec != "" {
+			if j.audioCodec != "" {
 				bps += audioBitRate
 			}
 			v.Bandwidth, v.AverageBandwidth = bps*11/10, bps
@@ -93,7 +79,7 @@ func writeManifest(dir string, res *Result) error {
 	return nil
 }
 
-// targetsFor is a helper for callers that want the rungs a source would get without running.
+// targetsFor is the ladder fitted to a probed source.
 func targetsFor(l ladder.Ladder, info SourceInfo) ([]ladder.Target, error) {
 	return l.Fit(ladder.Source{Width: info.DisplayWidth, Height: info.DisplayHeight,
 		FPS: ladder.Rational{Num: info.FPSNum, Den: info.FPSDen}})

@@ -176,14 +176,15 @@ func (o *Options) setDefaults() error {
 
 // rung is one rendition's stages: a scaler goroutine feeding an encoder+muxer goroutine.
 type rung struct {
-	target  ladder.Target
-	cfg     ladder.EncoderConfig
-	scaleIn *queue // frames for the scaler: from the source, or from the rung above (cascade)
-	encIn   *queue // scaled frames and audio packets for the encoder
-	scaler  *scaler
-	enc     *encoder
-	muxers  []*muxer
-	next    *rung // cascade: the rung scaled from this one's output
+	target      ladder.Target
+	cfg         ladder.EncoderConfig
+	scaleIn     *queue // frames for the scaler: from the source, or from the rung above (cascade)
+	encIn       *queue // scaled frames and audio packets for the encoder
+	scaler      *scaler
+	enc         *encoder
+	codecString string // RFC 6381, from the opened encoder's parameter sets
+	muxers      []*muxer
+	next        *rung // cascade: the rung scaled from this one's output
 
 	frames     atomic.Int64
 	videoBytes atomic.Int64
@@ -202,14 +203,15 @@ func (r *rung) Close() {
 
 // job is one Run's state. Its fields are owned by Run's goroutine except where noted.
 type job struct {
-	o      Options
-	in     *demuxer
-	src    SourceInfo
-	rungs  []*rung
-	audio  *audioPath
-	pre    *prefilter // nil when the source needs no deinterlacing or rotation
-	cfr    *cfr
-	origin int64 // the video stream's start, in its time base: time zero of every output
+	o          Options
+	in         *demuxer
+	src        SourceInfo
+	rungs      []*rung
+	audio      *audioPath
+	audioCodec string     // RFC 6381 string of the AAC track; "" without audio
+	pre        *prefilter // nil when the source needs no deinterlacing or rotation
+	cfr        *cfr
+	origin     int64 // the video stream's start, in its time base: time zero of every output
 
 	fps       ladder.Rational
 	decoded   atomic.Int64
@@ -274,6 +276,9 @@ func (j *job) run(ctx context.Context) (*Result, error) {
 	if j.in.audio != nil {
 		if j.audio, err = newAudioPath(j.in.audio.st.TimeBase(), astiav.RescaleQ(j.origin, j.in.video.st.TimeBase(), j.in.audio.st.TimeBase())); err != nil {
 			return nil, err
+		}
+		if j.audioCodec, err = audioCodecString(j.audio.enc); err != nil {
+			return nil, newError(CodeInternal, "audio codec string", err)
 		}
 	}
 	if err := j.openRungs(targets, res); err != nil {
@@ -381,6 +386,9 @@ func (j *job) openEncoders(targets []ladder.Target) error {
 				e.Op = "rung " + t.Name + ": " + e.Op
 			}
 			return err
+		}
+		if r.codecString, err = videoCodecString(r.enc); err != nil {
+			return newError(CodeInternal, "rung "+t.Name+": codec string", err)
 		}
 	}
 	return nil
@@ -676,10 +684,7 @@ func (j *job) finish(res *Result) (*Result, error) {
 		if r.busy > 0 {
 			rr.EncodeFPS = float64(rr.Frames) / r.busy.Seconds()
 		}
-		var err error
-		if rr.CodecString, err = videoCodecString(r.enc); err != nil {
-			return nil, newError(CodeInternal, "rung "+r.target.Name+": codec string", err)
-		}
+		rr.CodecString = r.codecString
 		if o.HLS {
 			rr.Playlist = filepath.ToSlash(filepath.Join(r.target.Name, "index.m3u8"))
 			rr.Bytes += dirSize(rungDir(o.OutputDir, r.target.Name))
@@ -693,11 +698,7 @@ func (j *job) finish(res *Result) (*Result, error) {
 		res.Rungs = append(res.Rungs, rr)
 	}
 	if j.audio != nil {
-		cs, err := audioCodecString(j.audio.enc)
-		if err != nil {
-			return nil, newError(CodeInternal, "audio codec string", err)
-		}
-		res.Audio = &AudioResult{CodecString: cs, Samples: j.audio.samples, Seconds: float64(j.audio.samples) / audioSampleRate}
+		res.Audio = &AudioResult{CodecString: j.audioCodec, Samples: j.audio.samples, Seconds: float64(j.audio.samples) / audioSampleRate}
 	}
 	if o.HLS {
 		if err := j.writeMaster(res, true); err != nil {

@@ -109,20 +109,18 @@ func (q *queue) Close() {
 	if q == nil {
 		return
 	}
-	for {
+	// Drain what is still queued; the channel may be open (an aborted job) or closed.
+	for drained := false; !drained; {
 		select {
 		case it, ok := <-q.ch:
 			if !ok {
-				q.ch = nil // closed and drained
-				continue
-			}
-			if it.audio != nil {
+				drained = true
+			} else if it.audio != nil {
 				it.audio.Free()
 			}
-			continue
 		default:
+			drained = true
 		}
-		break
 	}
 	for _, f := range q.frames {
 		f.Free()

@@ -175,20 +175,22 @@ func runCompareCLI(ctx context.Context, args []string, stdout, stderr io.Writer)
 func fpsOf(r runFigures) float64 { return r.FPS }
 func rssOf(r runFigures) float64 { return r.RSSMB }
 
-func median(runs []runFigures, f func(runFigures) float64) float64 {
+func values(runs []runFigures, f func(runFigures) float64) []float64 {
 	xs := make([]float64, len(runs))
 	for i, r := range runs {
 		xs[i] = f(r)
 	}
-	m, _ := stats.Median(xs)
+	return xs
+}
+
+func median(runs []runFigures, f func(runFigures) float64) float64 {
+	m, _ := stats.Median(values(runs, f))
 	return m
 }
 
+// spread is the fps range, min-max.
 func spread(runs []runFigures) string {
-	xs := make([]float64, len(runs))
-	for i, r := range runs {
-		xs[i] = r.FPS
-	}
+	xs := values(runs, fpsOf)
 	lo, _ := stats.Min(xs)
 	hi, _ := stats.Max(xs)
 	return fmt.Sprintf("%.1f-%.1f", lo, hi)

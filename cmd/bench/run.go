@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -291,7 +292,7 @@ func (b *bencher) source(ctx context.Context, kind, size string, fps, frames int
 	if _, err := fmt.Sscanf(size, "%dx%d", &spec.Width, &spec.Height); err != nil {
 		return "", spec, fmt.Errorf("%w: size %q", cli.ErrUsage, size)
 	}
-	if !slicesContains(transcode.SyntheticKinds, kind) {
+	if !slices.Contains(transcode.SyntheticKinds, kind) {
 		info, err := transcode.Probe(ctx, kind, transcode.InputOptions{})
 		if err != nil {
 			return "", spec, err
@@ -305,15 +306,6 @@ func (b *bencher) source(ctx context.Context, kind, size string, fps, frames int
 	}
 	path := filepath.Join(b.srcDir, fmt.Sprintf("%s-%s-%d-%d.mp4", kind, size, fps, frames))
 	return path, spec, ensureSource(ctx, path, spec, size, b.stderr)
-}
-
-func slicesContains(xs []string, s string) bool {
-	for _, x := range xs {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // batch measures one case: a warm-up, then n repeats of k jobs at once; the figure is source

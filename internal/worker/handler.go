@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"net/url"
 	"os"
 	"path"
@@ -14,7 +13,6 @@ import (
 	"runtime"
 	"runtime/debug"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -399,7 +397,7 @@ func (in *jobInput) close() {
 // input prepares p.Input: s3:// is downloaded into dir; file:// is opened
 // under its allowed root (so no symbolic link leads out of it) and handed
 // to the child as an open file; network URLs go to FFmpeg as they are (udp
-// with the idle timeout added), with the protocols they need and no others.
+// with transcode's defences for their kind.
 func (w *Worker) input(ctx context.Context, p *queue.Payload, dir string) (*jobInput, error) {
 	u, err := url.Parse(p.Input)
 	if err != nil {
@@ -435,26 +433,9 @@ func (w *Worker) input(ctx context.Context, p *queue.Payload, dir string) (*jobI
 	case "rtmp":
 		return &jobInput{url: p.Input, kind: transcode.InputRTMP, network: true}, nil
 	case "udp":
-		return &jobInput{url: udpURL(p.Input, p.IdleTimeout.Duration), kind: transcode.InputUDP, network: true}, nil
+		return &jobInput{url: p.Input, kind: transcode.InputUDP, network: true}, nil
 	}
 	return nil, &JobError{Code: queue.CodeInvalidPayload, Op: "input", Err: fmt.Errorf("scheme %q", u.Scheme), Permanent: true}
-}
-
-// maxUDPTimeout is the longest timeout FFmpeg's udp protocol takes: an int
-// of microseconds.
-const maxUDPTimeout = math.MaxInt32 * time.Microsecond
-
-// udpURL is the udp:// input u with the idle timeout in its query. FFmpeg's
-// udp protocol sets its read timeout from its own timeout option, replacing
-// rw_timeout (InputOptions.ReadTimeout); it reads the query in order, so a
-// timeout of the submitter's own is overridden. An idle timeout over 35
-// minutes is cut to maxUDPTimeout, which FFmpeg would otherwise reject.
-func udpURL(u string, idle time.Duration) string {
-	sep := "?"
-	if strings.Contains(u, "?") {
-		sep = "&"
-	}
-	return u + sep + "timeout=" + strconv.FormatInt(min(idle, maxUDPTimeout).Microseconds(), 10)
 }
 
 // openUnder opens the regular file p through an os.Root on the allowed root
