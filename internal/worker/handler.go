@@ -63,9 +63,17 @@ func (w *Worker) ProcessTask(ctx context.Context, t *asynq.Task) (err error) {
 	a.id, _ = asynq.GetTaskID(ctx)
 	a.queue, _ = asynq.GetQueueName(ctx)
 	retried, _ := asynq.GetRetryCount(ctx)
-	a.n = retried + 1
-	a.res.Attempt = a.n
 	a.isLive = t.Type() == queue.TypeLive
+	a.n = retried + 1
+	if a.isLive {
+		// Put back by a live recoverer (recover.go): an attempt asynq did not count.
+		n, err := recoveries(ctx, w.rdb, a.queue, a.id)
+		if err != nil {
+			w.log.Warn("read live recoveries", "task_id", a.id, "err", err)
+		}
+		a.n += n
+	}
+	a.res.Attempt = a.n
 	a.log = w.log.With("task_id", a.id, "type", a.typ, "attempt", a.n)
 
 	ctx, a.cancel = context.WithCancelCause(ctx)

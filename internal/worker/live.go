@@ -20,7 +20,7 @@ import (
 )
 
 // A live stream outlives the worker that runs it. When that worker dies
-// (asynq re-delivers the task once its lease has expired) or hands the task
+// (the task is re-delivered once its lease has expired) or hands the task
 // back on shutdown, the next attempt continues the same playlists: the HLS
 // muxer appends its segments after an EXT-X-DISCONTINUITY and numbers on
 // from the last one listed, so no published segment is rewritten.
@@ -28,10 +28,11 @@ import (
 // The output location is the same for every attempt: a local destination
 // is written in place, and an S3 one is mirrored from each attempt's own
 // working directory to the same prefix. Two attempts never write it at
-// once: a live job is handed back only once its child has exited, and
-// asynq re-delivers a task 30 s after its lease expired, while a worker
-// that could not renew the lease cancels the attempt at once (the child
-// stops within killGrace).
+// once: a live job is handed back only once its child has exited, and a
+// task whose worker died is re-delivered 15 s after its lease expired at
+// the soonest (recover.go; asynq's own recoverer waits 30 s), while a
+// worker that could not renew the lease cancels the attempt within 5 s of
+// its expiry and the child stops within killGrace.
 //
 // What the next attempt reads is the input as it is then: a network feed
 // continues from the present, a file standing for a feed starts over.

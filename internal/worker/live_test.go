@@ -169,10 +169,13 @@ func TestLiveResumeAfterHandback(t *testing.T) {
 	}
 }
 
-// TestLiveResumeAfterWorkerKilled kills worker A mid-stream; worker B,
-// started after, gets the task once asynq finds its lease expired and
-// continues the stream's playlists after a discontinuity.
+// TestLiveResumeAfterWorkerKilled kills worker A mid-stream. Worker B,
+// idle since before the kill, must continue the stream's playlists after a
+// discontinuity within 90 s. asynq alone re-delivers a task 30 s after its
+// lease expired, looking once a minute: 60 to 120 s. The live recoverer
+// (recover.go) puts it back 15 s after the lease expired, checking every 5 s.
 func TestLiveResumeAfterWorkerKilled(t *testing.T) {
+	const bound = 90 * time.Second // the figure
 	e := newEnv(t)
 	a := e.startWorker()
 	out := e.liveOutput("live-kill", false)
@@ -180,6 +183,7 @@ func TestLiveResumeAfterWorkerKilled(t *testing.T) {
 	e.submitLive(&queue.Payload{JobID: "live-kill", Input: input, Output: out.location})
 	watch := out.watch(t, "180p")
 	child := e.waitChild(a)
+	b := e.startWorker() // after A took the stream; asynq's recoverer in B starts its minute now
 	waitFor(t, time.Minute, "3 segments from worker A", func() (bool, error) { return len(watch.segments()) >= 3, nil })
 	before := out.snapshot(t)
 	killed := time.Now()
@@ -188,20 +192,31 @@ func TestLiveResumeAfterWorkerKilled(t *testing.T) {
 	}
 	<-a.exited
 	waitFor(t, 10*time.Second, "orphaned child killed", func() (bool, error) { return syscall.Kill(child, 0) != nil, nil })
-	// asynq re-delivers a task 30 s after its lease (30 s, renewed every
-	// few seconds) expired, when a recoverer looks: at a worker's start and
-	// every minute after.
-	b := e.startWorker()
-	e.waitChildWithin(b, 3*time.Minute)
+	e.waitChildWithin(b, bound)
 	picked := time.Since(killed)
 	s := e.waitDone("live-kill", 3*time.Minute)
-	if s.Info.State != asynq.TaskStateCompleted || s.Info.Retried != 1 {
-		t.Fatalf("state %s after %d retries, last error %q: want completed after 1", s.Info.State, s.Info.Retried, s.Info.LastErr)
+	if s.Info.State != asynq.TaskStateCompleted || s.Info.Retried != 0 || s.Result == nil || s.Result.Attempt != 2 {
+		t.Fatalf("state %s after %d retries, result %+v, last error %q: want completed at attempt 2, put back by the live recoverer (not an asynq retry)",
+			s.Info.State, s.Info.Retried, s.Result, s.Info.LastErr)
+	}
+	if m := e.metrics(b); !strings.Contains(m, "abrfleet_live_recovered_total 1") {
+		t.Errorf("worker B's metrics do not count the recovery:\n%s", grepLines(m, "abrfleet_live_recovered"))
 	}
 	last, next := out.checkResumed(t, watch, before)
 	out.checkManifest(t, input)
 	t.Logf("gap %v between the last segment before the kill and the first after it; kill -9 to worker B's child %v, to its first segment %v",
 		next.Sub(last).Round(time.Millisecond), picked.Round(time.Millisecond), next.Sub(killed).Round(time.Millisecond))
+}
+
+// grepLines returns the lines of s that contain substr.
+func grepLines(s, substr string) string {
+	var b strings.Builder
+	for line := range strings.Lines(s) {
+		if strings.Contains(line, substr) {
+			b.WriteString(line)
+		}
+	}
+	return b.String()
 }
 
 // liveOutput is a live job's output, local or in the fake S3, as a player

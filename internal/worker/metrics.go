@@ -21,6 +21,8 @@ type metrics struct {
 	fps      *prometheus.GaugeVec     // abrfleet_encode_fps{type,task_id}, deleted when the job ends
 	encoders *prometheus.GaugeVec     // abrfleet_encoder_available{codec}
 	crashes  prometheus.Counter       // abrfleet_transcoder_crashes_total
+	// abrfleet_live_recovered_total: live tasks this worker put back after their worker died.
+	recovered prometheus.Counter
 }
 
 func newMetrics(insp *asynq.Inspector, log *slog.Logger) *metrics {
@@ -41,12 +43,14 @@ func newMetrics(insp *asynq.Inspector, log *slog.Logger) *metrics {
 			Help: "1 when the startup probe opened the encoder on this host."}, []string{"codec"}),
 		crashes: prometheus.NewCounter(prometheus.CounterOpts{Name: "abrfleet_transcoder_crashes_total",
 			Help: "Transcode children that died without reporting (signal, panic)."}),
+		recovered: prometheus.NewCounter(prometheus.CounterOpts{Name: "abrfleet_live_recovered_total",
+			Help: "Live tasks whose worker died, put back in their queue by this worker."}),
 	}
 	for _, t := range []string{"batch", "live"} {
 		m.active.WithLabelValues(t)
 		m.frames.WithLabelValues(t)
 	}
-	m.reg.MustRegister(m.jobs, m.duration, m.frames, m.active, m.fps, m.encoders, m.crashes,
+	m.reg.MustRegister(m.jobs, m.duration, m.frames, m.active, m.fps, m.encoders, m.crashes, m.recovered,
 		&queueCollector{insp: insp, log: log},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -129,6 +129,14 @@ func Run(ctx context.Context, cfg Config, o Options) (err error) {
 		}
 		w.log.Info("pool started", "pool", p.name, "slots", p.slots, "queues", p.queues)
 	}
+	// 7. Live recovery: streams of dead workers back within a minute (recover.go).
+	recoverCtx, stopRecover := context.WithCancel(ctx)
+	recoverDone := make(chan struct{})
+	go func() {
+		defer close(recoverDone)
+		w.runLiveRecoverer(recoverCtx, log.With("component", "recover"))
+	}()
+	defer func() { stopRecover(); <-recoverDone }()
 	if o.Ready != nil {
 		addr := ""
 		if httpSrv != nil {
@@ -139,8 +147,9 @@ func Run(ctx context.Context, cfg Config, o Options) (err error) {
 
 	<-ctx.Done()
 	w.log.Info("shutting down", "cause", context.Cause(ctx))
-	// Shut down in reverse order of start: pools (6), then the deferred
-	// HTTP server (4), Redis (2) and the work directory (1).
+	// Shut down in reverse order of start: recovery (7), pools (6), then
+	// the deferred HTTP server (4), Redis (2) and the work directory (1).
+	stopRecover()
 	w.stopPools(live, batch, o.Abort)
 	return nil
 }
