@@ -3,6 +3,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -17,7 +18,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
-	if err != nil && !worker.IsReported(err) {
+	if err != nil && !worker.IsReported(err) && !errors.Is(err, cli.ErrHelp) {
 		fmt.Fprintln(os.Stderr, "worker:", err)
 	}
 	os.Exit(cli.ExitCode(err))

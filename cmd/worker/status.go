@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -72,12 +73,12 @@ func parseWithID(fs *flag.FlagSet, args []string, stderr io.Writer) (string, err
 		id, args = args[0], args[1:]
 	}
 	if err := fs.Parse(args); err != nil {
-		return "", fmt.Errorf("%w: %v", cli.ErrUsage, err)
+		return "", usageError(err)
 	}
 	if id == "" && fs.NArg() > 0 {
 		id = fs.Arg(0)
 		if err := fs.Parse(fs.Args()[1:]); err != nil {
-			return "", fmt.Errorf("%w: %v", cli.ErrUsage, err)
+			return "", usageError(err)
 		}
 	}
 	if id == "" || fs.NArg() > 0 {
@@ -85,4 +86,12 @@ func parseWithID(fs *flag.FlagSet, args []string, stderr io.Writer) (string, err
 		return "", fmt.Errorf("%w: want one task id", cli.ErrUsage)
 	}
 	return id, nil
+}
+
+// usageError is a flag parsing error as the commands return it: -h is cli.ErrHelp.
+func usageError(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return cli.ErrHelp
+	}
+	return fmt.Errorf("%w: %v", cli.ErrUsage, err)
 }

@@ -22,6 +22,10 @@ type Command struct {
 // ErrUsage marks a usage error (exit code 2); the usage has been printed already.
 var ErrUsage = errors.New("usage")
 
+// ErrHelp is returned when -h or --help was asked for: the usage has been
+// printed, nothing else runs, and the exit code is 0.
+var ErrHelp = flag.ErrHelp
+
 // Dispatch runs the subcommand named by args[0].
 func Dispatch(ctx context.Context, prog string, cmds []Command, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
@@ -52,12 +56,13 @@ func usage(prog string, cmds []Command, w io.Writer) {
 	fmt.Fprintf(w, "\nRun '%s <command> -h' for a command's flags.\n", prog)
 }
 
-// ParseFlags parses args with fs, printing errors and usage to stderr; a bad flag is ErrUsage.
+// ParseFlags parses args with fs, printing errors and usage to stderr; a bad flag is ErrUsage,
+// -h is ErrHelp (the caller returns it as it is).
 func ParseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return nil
+			return ErrHelp
 		}
 		return fmt.Errorf("%w: %v", ErrUsage, err)
 	}
@@ -70,7 +75,7 @@ func ParseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) error {
 // ExitCode maps an error to the process exit code: 0 ok, 2 usage, 1 anything else.
 func ExitCode(err error) int {
 	switch {
-	case err == nil:
+	case err == nil, errors.Is(err, ErrHelp):
 		return 0
 	case errors.Is(err, ErrUsage):
 		return 2

@@ -290,7 +290,7 @@ func Load(args []string, lookupEnv func(string) (string, bool), stderr io.Writer
 }
 
 // ErrHelp is returned by Load when -h was asked for; the usage is printed.
-var ErrHelp = errors.New("help requested")
+var ErrHelp = cli.ErrHelp
 
 func isHelp(args []string) bool {
 	for _, a := range args {
