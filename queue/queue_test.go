@@ -210,9 +210,11 @@ func TestResultJSON(t *testing.T) {
 
 func TestCodes(t *testing.T) {
 	want := []Code{"invalid_payload", "input_unreadable", "input_invalid", "no_video_stream", "unsupported_codec",
-		"nvenc_unavailable", "output_write_failed", "timeout", "canceled", "transcoder_crashed", "internal"}
+		"input_too_large", "nvenc_unavailable", "nvdec_unavailable", "output_write_failed", "no_space", "timeout", "canceled",
+		"transcoder_crashed", "internal"}
 	got := []Code{CodeInvalidPayload, CodeInputUnreadable, CodeInputInvalid, CodeNoVideoStream, CodeUnsupportedCodec,
-		CodeNVENCUnavailable, CodeOutputWriteFailed, CodeTimeout, CodeCanceled, CodeTranscoderCrashed, CodeInternal}
+		CodeInputTooLarge, CodeNVENCUnavailable, CodeNVDECUnavailable, CodeOutputWriteFailed, CodeNoSpace, CodeTimeout, CodeCanceled,
+		CodeTranscoderCrashed, CodeInternal}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("codes = %q; want %q", got, want)
 	}

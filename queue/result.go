@@ -16,6 +16,7 @@ const (
 	CodeNVENCUnavailable  Code = "nvenc_unavailable"   // NVENC was required but no GPU session could be opened
 	CodeNVDECUnavailable  Code = "nvdec_unavailable"   // NVDEC was required but no CUDA device could be created
 	CodeOutputWriteFailed Code = "output_write_failed" // a rendition, segment or playlist could not be written
+	CodeNoSpace           Code = "no_space"            // a local disk (the work directory, a local output) was full or over quota; retried
 	CodeTimeout           Code = "timeout"             // the job ran past its timeout
 	CodeCanceled          Code = "canceled"            // the job was canceled or the worker shut down
 	CodeTranscoderCrashed Code = "transcoder_crashed"  // the transcoder died (signal, panic, non-zero exit)

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"syscall"
+
+	"github.com/asticode/go-astiav"
 )
 
 // Code is a stable, machine-readable failure class. Workers put it in task results and
@@ -20,6 +23,7 @@ const (
 	CodeNVENCUnavailable  Code = "nvenc_unavailable"   // NVENC was asked for and cannot open here
 	CodeNVDECUnavailable  Code = "nvdec_unavailable"   // NVDEC was required and cannot open here
 	CodeOutputWriteFailed Code = "output_write_failed" // writing an output failed
+	CodeNoSpace           Code = "no_space"            // writing an output failed: the disk is full or over quota (ENOSPC, EDQUOT)
 	CodeCanceled          Code = "canceled"            // the context was canceled
 	CodeTimeout           Code = "timeout"             // the context's deadline passed
 	CodeInternal          Code = "internal"            // a fault of ours or of FFmpeg's
@@ -73,7 +77,28 @@ func (e *Error) Is(target error) bool {
 	return false
 }
 
-func newError(code Code, op string, err error) *Error { return &Error{Code: code, Op: op, Err: err} }
+// newError is an *Error. An output write that failed for want of space is CodeNoSpace: the
+// disk may have room on another attempt, where other output write failures say nothing.
+func newError(code Code, op string, err error) *Error {
+	if code == CodeOutputWriteFailed && isNoSpace(err) {
+		code = CodeNoSpace
+	}
+	return &Error{Code: code, Op: op, Err: err}
+}
+
+// AVERROR(ENOSPC) and AVERROR(EDQUOT): FFmpeg's file protocol returns AVERROR(errno) when
+// write(2) fails, and the muxers pass it on.
+const (
+	errENOSPC = astiav.Error(-int(syscall.ENOSPC))
+	errEDQUOT = astiav.Error(-int(syscall.EDQUOT))
+)
+
+// isNoSpace reports whether err is a write refused for want of space: ENOSPC or EDQUOT,
+// from Go (a *PathError's syscall.Errno) or from FFmpeg (AVERROR of either).
+func isNoSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) ||
+		errors.Is(err, errENOSPC) || errors.Is(err, errEDQUOT)
+}
 
 // CodeOf returns the Code of the first *Error in err's chain; context errors map to canceled
 // and timeout; anything else is internal. nil gives "".

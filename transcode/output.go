@@ -22,6 +22,7 @@ type muxer struct {
 	videoTB  astiav.Rational
 	audioTB  astiav.Rational
 	scratch  *astiav.Packet
+	wErrs    *writeErrors // files the muxer wrote and closed itself (hls segments, playlists)
 	finished bool
 	// headerWritten: the muxer is initialised and must see a trailer before it is freed.
 	headerWritten bool
@@ -81,6 +82,9 @@ func openMuxer(c muxConfig) (_ *muxer, err error) {
 	if m.fc, err = astiav.AllocOutputFormatContext(nil, kind, target); err != nil || m.fc == nil {
 		return nil, newError(CodeInternal, "allocate "+kind+" muxer", err)
 	}
+	if m.wErrs, err = trackWriteErrors(m.fc); err != nil {
+		return nil, err
+	}
 	if m.video, err = m.addStream(video); err != nil {
 		return nil, err
 	}
@@ -108,6 +112,9 @@ func openMuxer(c muxConfig) (_ *muxer, err error) {
 	}
 	defer dict.Free()
 	if err := m.fc.WriteHeader(dict); err != nil {
+		return nil, newError(CodeOutputWriteFailed, "write header "+target, err)
+	}
+	if err := m.wErrs.err(); err != nil {
 		return nil, newError(CodeOutputWriteFailed, "write header "+target, err)
 	}
 	m.headerWritten = true
@@ -158,6 +165,9 @@ func (m *muxer) write(pkt *astiav.Packet, isAudio bool) error {
 	if err := m.fc.WriteInterleavedFrame(m.scratch); err != nil {
 		return newError(CodeOutputWriteFailed, "write "+m.path, err)
 	}
+	if err := m.wErrs.err(); err != nil { // a segment or playlist the muxer closed
+		return newError(CodeOutputWriteFailed, "write "+m.path, err)
+	}
 	return nil
 }
 
@@ -165,6 +175,9 @@ func (m *muxer) write(pkt *astiav.Packet, isAudio bool) error {
 func (m *muxer) finish() error {
 	m.finished = true // the trailer is written once, here, whatever it returns
 	if err := m.fc.WriteTrailer(); err != nil {
+		return newError(CodeOutputWriteFailed, "write trailer "+m.path, err)
+	}
+	if err := m.wErrs.err(); err != nil {
 		return newError(CodeOutputWriteFailed, "write trailer "+m.path, err)
 	}
 	if m.pb != nil {
@@ -202,6 +215,7 @@ func (m *muxer) Close() {
 	if m.fc != nil {
 		m.fc.Free()
 	}
+	m.wErrs.free() // after Free, which may close files through the hook
 	if m.tmpPath != "" {
 		_ = os.Remove(m.tmpPath) // not published: finish did not get to the rename
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"syscall"
 
 	"github.com/hibiken/asynq"
 
@@ -67,8 +68,17 @@ func classify(err error, prevCrashed bool) *JobError {
 		return &JobError{Code: queue.CodeTimeout, Op: "job", Err: err, Permanent: true}
 	case errors.Is(err, context.Canceled):
 		return &JobError{Code: queue.CodeCanceled, Op: "job", Err: err}
+	case noSpace(err):
+		return &JobError{Code: queue.CodeNoSpace, Op: "job", Err: err}
 	}
 	return &JobError{Code: queue.CodeInternal, Op: "job", Err: err}
+}
+
+// noSpace reports a write refused because a disk is full or over quota.
+// It is not permanent: space may be freed (the attempt's own job directory
+// is removed as it ends) before the retry.
+func noSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }
 
 // fetchError classifies a storage.Fetch failure of the input at src.
@@ -79,12 +89,18 @@ func fetchError(src string, err error) *JobError {
 		je.Permanent = true // objects do not appear by retrying
 	case errors.Is(err, storage.ErrTooLarge):
 		je.Code, je.Permanent = codeInputTooLarge, true
+	case noSpace(err): // the download filled the work directory's disk
+		je.Code = queue.CodeNoSpace
 	}
 	return je
 }
 
 // publishError classifies a storage publish failure.
 func publishError(dst string, err error) *JobError {
-	return &JobError{Code: queue.CodeOutputWriteFailed, Op: "publish " + dst, Err: err,
+	code := queue.CodeOutputWriteFailed
+	if noSpace(err) { // a local destination's disk is full
+		code = queue.CodeNoSpace
+	}
+	return &JobError{Code: code, Op: "publish " + dst, Err: err,
 		Permanent: errors.Is(err, storage.ErrConflict) || errors.Is(err, storage.ErrInvalidLocation)}
 }
