@@ -23,7 +23,7 @@ BENCHFLAGS ?= --quick
 # INSTANCE_TYPE=c6i.4xlarge make bench prices the run when IMDS cannot tell (off EC2).
 INSTANCE_TYPE ?=
 
-.PHONY: help setup build test bench lint clean print-ffmpeg-prefix leakcheck compare-cli report-check
+.PHONY: help setup build test test-soak bench lint clean print-ffmpeg-prefix leakcheck compare-cli report-check
 
 help: ## list the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-z-]+:.*## /{printf "  %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -40,6 +40,14 @@ build: setup ## build bin/worker and bin/bench
 
 test: setup ## run every test (starts its own redis-server)
 	$(GO) test $(GOTESTFLAGS) ./...
+
+# The soak tests are the large versions of the worker's fault and load tests: named Test...Soak,
+# skipped unless ABRFLEET_SOAK=1. SOAKRUN narrows them (a go test -run pattern).
+SOAKRUN ?= Soak
+SOAKFLAGS ?= -count=1 -timeout 2h -v
+
+test-soak: setup ## the worker's fault and load tests at soak size (ABRFLEET_SOAK=1; tens of minutes)
+	ABRFLEET_SOAK=1 $(GO) test $(SOAKFLAGS) -run '$(SOAKRUN)' ./internal/worker
 
 bench: build ## the quick benchmark (about 3 min on 2 cores) and its report
 	bin/bench run $(BENCHFLAGS) $(if $(INSTANCE_TYPE),--instance-type $(INSTANCE_TYPE))

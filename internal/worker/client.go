@@ -18,7 +18,18 @@ type Client struct {
 	rdb    redis.UniversalClient
 	client *asynq.Client
 	insp   *asynq.Inspector
+
+	// WaitOutage is how long Wait keeps polling while Redis does not
+	// answer; NewClient sets DefaultWaitOutage.
+	WaitOutage time.Duration
 }
+
+// DefaultWaitOutage is Client.WaitOutage unless changed. The task lives in
+// Redis, not in the waiting client: it runs on through a Redis restart or
+// failover, so an unanswered poll is not the task's end, and giving up at
+// once would look like a failed job to a script (both exit 1 in
+// `worker submit --wait`).
+const DefaultWaitOutage = 2 * time.Minute
 
 // NewClient connects to the Redis of redisURL (see Config.RedisURL).
 func NewClient(redisURL, password, caFile string) (*Client, error) {
@@ -30,7 +41,8 @@ func NewClient(redisURL, password, caFile string) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{rdb: rdb, client: asynq.NewClientFromRedisClient(rdb), insp: asynq.NewInspectorFromRedisClient(rdb)}, nil
+	return &Client{rdb: rdb, client: asynq.NewClientFromRedisClient(rdb), insp: asynq.NewInspectorFromRedisClient(rdb),
+		WaitOutage: DefaultWaitOutage}, nil
 }
 
 // Close closes the connection (the asynq client and inspector share it).
@@ -94,24 +106,38 @@ func (c *Client) Status(id, queueName string) (*Status, error) {
 }
 
 // Wait polls the task every interval until it is completed or archived, or
-// ctx ends, calling onUpdate with each status.
+// ctx ends, calling onUpdate with each status. It ends at once when the
+// task is not found, and when Redis has failed every poll for c.WaitOutage.
 func (c *Client) Wait(ctx context.Context, id, queueName string, interval time.Duration, onUpdate func(*Status)) (*Status, error) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	var last *Status
+	var failingSince time.Time
 	for {
 		s, err := c.Status(id, queueName)
-		if err != nil {
+		switch {
+		case errors.Is(err, asynq.ErrTaskNotFound):
 			return nil, err
-		}
-		if onUpdate != nil {
-			onUpdate(s)
-		}
-		if s.Done() {
-			return s, nil
+		case err != nil:
+			if failingSince.IsZero() {
+				failingSince = time.Now()
+			}
+			if d := time.Since(failingSince); d >= c.WaitOutage {
+				return nil, fmt.Errorf("stopped waiting after Redis failed for %v (task %s may still run): %w", d.Round(time.Second), id, err)
+			}
+		default:
+			failingSince = time.Time{}
+			last = s
+			if onUpdate != nil {
+				onUpdate(s)
+			}
+			if s.Done() {
+				return s, nil
+			}
 		}
 		select {
 		case <-ctx.Done():
-			return s, ctx.Err()
+			return last, ctx.Err()
 		case <-t.C:
 		}
 	}

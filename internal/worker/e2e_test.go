@@ -507,27 +507,14 @@ func TestWorkerKilledMidJob(t *testing.T) {
 	e.checkPublished("job-kill-worker", s.Result)
 }
 
+// TestManyJobsTwoWorkers: 100 short jobs on 2 workers x 2 slots, each
+// completed, published once and run once (runManyJobs in load_test.go;
+// TestLoadSoak runs 500).
 func TestManyJobsTwoWorkers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("100 jobs")
 	}
-	const n = 100
-	e := newEnv(t)
-	e.s3.put(inBucket, "small.mp4", smallMP4)
-	e.startWorker("ABRFLEET_BATCH_SLOTS=2")
-	e.startWorker("ABRFLEET_BATCH_SLOTS=2")
-	start := time.Now()
-	for i := range n {
-		e.submit(fmt.Sprintf("many-%03d", i), "small.mp4")
-	}
-	for i := range n {
-		s := e.waitDone(fmt.Sprintf("many-%03d", i), 3*time.Minute)
-		if s.Info.State != asynq.TaskStateCompleted {
-			t.Fatalf("many-%03d: %s %q", i, s.Info.State, s.Info.LastErr)
-		}
-		e.checkPublished(fmt.Sprintf("many-%03d", i), s.Result)
-	}
-	t.Logf("%d jobs on 2 workers x 2 slots in %v", n, time.Since(start).Round(time.Millisecond))
+	runManyJobs(t, 100)
 }
 
 func TestSIGTERMDuringBatchJob(t *testing.T) {
