@@ -129,7 +129,7 @@ func (w *Worker) finish(ctx context.Context, a *attempt, err error) error {
 		a.log.Info("job handed back to the queue")
 		return je
 	}
-	w.writeResult(a, a.res)
+	w.writeFinalResult(ctx, a)
 	switch {
 	case je == nil:
 		a.log.Info("job done", "wall_seconds", a.res.WallSeconds, "fps", a.res.FPS, "result", a.res.Output)
@@ -154,6 +154,42 @@ func (w *Worker) writeResult(a *attempt, v any) {
 	}
 	if err != nil {
 		a.log.Debug("write task result", "err", err)
+	}
+}
+
+// finalResultWait bounds how long an attempt waits for Redis to take its
+// final result: about the 30 s for which asynq's lease outlives a Redis
+// outage.
+const finalResultWait = 30 * time.Second
+
+// writeFinalResult writes the attempt's result, retrying while Redis does
+// not answer, for up to finalResultWait or until the task's context ends.
+// Returning to asynq only once Redis answers again matters: asynq v0.26
+// retries a completion it could not record with an already-canceled context
+// (every retry fails), so a job that finished during an outage ran again
+// from scratch once its lease expired. Waiting here turns that into a
+// completion recorded late.
+func (w *Worker) writeFinalResult(ctx context.Context, a *attempt) {
+	data, err := json.Marshal(a.res)
+	if err != nil {
+		a.log.Error("encode task result", "err", err)
+		return
+	}
+	deadline := time.Now().Add(finalResultWait)
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
+		_, err := a.task.ResultWriter().Write(data)
+		if err == nil {
+			return
+		}
+		if ctx.Err() != nil || time.Now().After(deadline) {
+			a.log.Warn("write task result", "err", err)
+			return
+		}
+		a.log.Debug("write task result: retrying", "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
 	}
 }
 
@@ -208,15 +244,27 @@ func (w *Worker) attempt(ctx context.Context, a *attempt, p *queue.Payload, dead
 	}
 	dir := filepath.Join(w.workDir.dir, fmt.Sprintf("%s.%d", a.id, a.n))
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return &JobError{Code: queue.CodeInternal, Op: "create job directory " + dir, Err: err}
+		code := queue.CodeInternal
+		if noSpace(err) {
+			code = queue.CodeNoSpace
+		}
+		return &JobError{Code: code, Op: "create job directory " + dir, Err: err}
 	}
 	defer func() {
 		if err := os.RemoveAll(dir); err != nil {
 			a.log.Warn("remove job directory", "dir", dir, "err", err)
 		}
 	}()
-	in, err := w.input(ctx, p, dir)
+	// The download has until the job's deadline, not childGrace more: the
+	// SDK bounds no S3 response, so a request S3 never answers ends here.
+	fetchCtx, cancelFetch := context.WithDeadlineCause(ctx, deadline, errJobTimeout)
+	in, err := w.input(fetchCtx, p, dir)
+	timedOut := errors.Is(context.Cause(fetchCtx), errJobTimeout)
+	cancelFetch()
 	if err != nil {
+		if timedOut {
+			return &JobError{Code: queue.CodeTimeout, Op: "fetch " + p.Input, Err: errJobTimeout, Permanent: true}
+		}
 		return err
 	}
 	defer in.close()
@@ -326,6 +374,10 @@ func (w *Worker) countFrames(a *attempt, frames int64) {
 	}
 }
 
+// liveSyncTimeout bounds one pass of the live mirror: a pass uploads the
+// 2 s segments written since the last one, and then the playlists.
+const liveSyncTimeout = 30 * time.Second
+
 // syncLive mirrors a live output to S3 every 2 s until the returned function
 // is called.
 func (w *Worker) syncLive(ctx context.Context, a *attempt, u *storage.LiveUploader) (stop func()) {
@@ -340,7 +392,13 @@ func (w *Worker) syncLive(ctx context.Context, a *attempt, u *storage.LiveUpload
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				if err := u.Sync(ctx); err != nil && ctx.Err() == nil {
+				// S3 answers no request by itself (the SDK sets no response
+				// timeout): bound each pass, so one request S3 never answers
+				// does not stop the mirroring until the job ends.
+				sctx, cancel := context.WithTimeout(ctx, liveSyncTimeout)
+				err := u.Sync(sctx)
+				cancel()
+				if err != nil && ctx.Err() == nil {
 					a.log.Warn("live upload", "err", err) // the next Sync retries
 				}
 			}
