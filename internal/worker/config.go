@@ -80,7 +80,11 @@ type Config struct {
 	// they are handed back to the queue; live jobs are handed back at once
 	// and a second signal hands back everything. Default 5m.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
-	// PollInterval is how often an idle pool polls empty queues. Default 1s.
+	// PollInterval is how often an idle pool polls empty queues: a job
+	// submitted to an idle worker starts within about this long (asynq sleeps
+	// it after finding the queues empty). Default 200ms: p99 enqueue-to-start
+	// ~0.3 s instead of ~1.4 s at asynq's 1 s (RELIABILITY.md), for one
+	// small Lua script per pool per poll, 10 a second for an idle worker.
 	PollInterval time.Duration `yaml:"poll_interval"`
 	// ForwardInterval is how often due retries are moved back to their
 	// queue. Default 5s.
@@ -157,7 +161,7 @@ func Default() Config {
 		LiveWeight:       queue.DefaultLiveWeight,
 		BatchWeight:      queue.DefaultBatchWeight,
 		ShutdownTimeout:  5 * time.Minute,
-		PollInterval:     time.Second,
+		PollInterval:     200 * time.Millisecond,
 		ForwardInterval:  5 * time.Second,
 		RetryDelay:       10 * time.Second,
 		RetryMaxDelay:    10 * time.Minute,
