@@ -64,15 +64,12 @@ func (w *Worker) ProcessTask(ctx context.Context, t *asynq.Task) (err error) {
 	a.queue, _ = asynq.GetQueueName(ctx)
 	retried, _ := asynq.GetRetryCount(ctx)
 	a.isLive = t.Type() == queue.TypeLive
-	a.n = retried + 1
-	if a.isLive {
-		// Put back by a live recoverer (recover.go): an attempt asynq did not count.
-		n, err := recoveries(ctx, w.rdb, a.queue, a.id)
-		if err != nil {
-			w.log.Warn("read live recoveries", "task_id", a.id, "err", err)
-		}
-		a.n += n
+	// Put back by a recoverer (recover.go): attempts asynq did not count.
+	recovered, rerr := recoveries(ctx, w.rdb, a.queue, a.id)
+	if rerr != nil {
+		w.log.Warn("read recoveries", "task_id", a.id, "err", rerr)
 	}
+	a.n = retried + recovered + 1
 	a.res.Attempt = a.n
 	a.log = w.log.With("task_id", a.id, "type", a.typ, "attempt", a.n)
 

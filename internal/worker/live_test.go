@@ -199,8 +199,8 @@ func TestLiveResumeAfterWorkerKilled(t *testing.T) {
 		t.Fatalf("state %s after %d retries, result %+v, last error %q: want completed at attempt 2, put back by the live recoverer (not an asynq retry)",
 			s.Info.State, s.Info.Retried, s.Result, s.Info.LastErr)
 	}
-	if m := e.metrics(b); !strings.Contains(m, "abrfleet_live_recovered_total 1") {
-		t.Errorf("worker B's metrics do not count the recovery:\n%s", grepLines(m, "abrfleet_live_recovered"))
+	if m := e.metrics(b); !strings.Contains(m, `abrfleet_recovered_total{queue="live"} 1`) {
+		t.Errorf("worker B's metrics do not count the recovery:\n%s", grepLines(m, "abrfleet_recovered"))
 	}
 	last, next := out.checkResumed(t, watch, before)
 	out.checkManifest(t, input)

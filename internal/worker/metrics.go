@@ -21,8 +21,8 @@ type metrics struct {
 	fps      *prometheus.GaugeVec     // abrfleet_encode_fps{type,task_id}, deleted when the job ends
 	encoders *prometheus.GaugeVec     // abrfleet_encoder_available{codec}
 	crashes  prometheus.Counter       // abrfleet_transcoder_crashes_total
-	// abrfleet_live_recovered_total: live tasks this worker put back after their worker died.
-	recovered prometheus.Counter
+	// abrfleet_recovered_total{queue}: tasks this worker put back after their worker died.
+	recovered *prometheus.CounterVec
 }
 
 func newMetrics(insp *asynq.Inspector, log *slog.Logger) *metrics {
@@ -43,8 +43,8 @@ func newMetrics(insp *asynq.Inspector, log *slog.Logger) *metrics {
 			Help: "1 when the startup probe opened the encoder on this host."}, []string{"codec"}),
 		crashes: prometheus.NewCounter(prometheus.CounterOpts{Name: "abrfleet_transcoder_crashes_total",
 			Help: "Transcode children that died without reporting (signal, panic)."}),
-		recovered: prometheus.NewCounter(prometheus.CounterOpts{Name: "abrfleet_live_recovered_total",
-			Help: "Live tasks whose worker died, put back in their queue by this worker."}),
+		recovered: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "abrfleet_recovered_total",
+			Help: "Tasks whose worker died, put back in their queue by this worker."}, []string{"queue"}),
 	}
 	for _, t := range []string{"batch", "live"} {
 		m.active.WithLabelValues(t)

@@ -12,8 +12,9 @@ import (
 	"github.com/abrfleet/abrfleet/queue"
 )
 
-// Live recovery: a stream whose worker died is back on the air within a
-// minute, not asynq's two.
+// Recovery: a job whose worker died runs again within a minute, not
+// asynq's two. It matters most for live streams (dark meanwhile), and
+// batch jobs gain the same.
 //
 // asynq leases each running task for 30 s and renews the lease every 5 s
 // while its worker lives. Once a worker dies, asynq's recoverer re-delivers
@@ -21,9 +22,9 @@ import (
 // skew), and it looks once a minute, from each server's start: a stream
 // stays dark for 60 to 120 s. For a live stream that is too long (viewers
 // leave; the stream's own feed is lost for that long), so every worker
-// also runs liveRecoverer: every recoverInterval it moves the live tasks
-// whose lease expired more than recoverMargin ago back to the front of
-// their queue. Worst case after a kill -9: 30 s (lease) + recoverMargin +
+// also runs a recoverer: every recoverInterval it moves the live and batch
+// tasks whose lease expired more than recoverMargin ago back to the front
+// of their queue. Worst case after a kill -9: 30 s (lease) + recoverMargin +
 // recoverInterval = 50 s, then a free live slot's poll and the child's
 // start.
 //
@@ -40,8 +41,9 @@ import (
 // encoded message, which only asynq rewrites): instead the script counts
 // recoveries in a field of the task's own hash, which goes with the task;
 // after maxRecoveries the task is left to asynq's recoverer, which counts
-// retries and archives at MaxRetry, so a stream that kills every worker it
-// lands on does not loop forever.
+// retries and archives at MaxRetry, so a job that kills every worker it
+// lands on does not loop forever. (Transcodes run in child processes, so
+// a worker's death is rarely the job's doing.)
 const (
 	recoverInterval = 5 * time.Second
 	recoverMargin   = 15 * time.Second
@@ -80,19 +82,19 @@ return moved`)
 func asynqQueuePrefix(q string) string { return "asynq:{" + q + "}:" }
 func asynqTaskKey(q, id string) string { return asynqQueuePrefix(q) + "t:" + id }
 
-// recoverLive runs one pass over the live queue and returns the task IDs it
-// put back.
-func recoverLive(ctx context.Context, rdb redis.UniversalClient, margin time.Duration) ([]string, error) {
-	p := asynqQueuePrefix(queue.QueueLive)
+// recoverQueue runs one pass over queue q and returns the task IDs it put
+// back.
+func recoverQueue(ctx context.Context, rdb redis.UniversalClient, q string, margin time.Duration) ([]string, error) {
+	p := asynqQueuePrefix(q)
 	res, err := recoverScript.Run(ctx, rdb, []string{p + "lease", p + "active", p + "pending"},
 		p+"t:", int64(margin/time.Second), maxRecoveries, recoveriesField).StringSlice()
 	if err != nil {
-		return nil, fmt.Errorf("recover live tasks: %w", err)
+		return nil, fmt.Errorf("recover %s tasks: %w", q, err)
 	}
 	return res, nil
 }
 
-// recoveries is how many times recoverLive put the task back.
+// recoveries is how many times a recoverer put the task back.
 func recoveries(ctx context.Context, rdb redis.UniversalClient, q, id string) (int, error) {
 	s, err := rdb.HGet(ctx, asynqTaskKey(q, id), recoveriesField).Result()
 	if err == redis.Nil {
@@ -103,8 +105,9 @@ func recoveries(ctx context.Context, rdb redis.UniversalClient, q, id string) (i
 	return strconv.Atoi(s)
 }
 
-// runLiveRecoverer calls recoverLive every recoverInterval until ctx ends.
-func (w *Worker) runLiveRecoverer(ctx context.Context, log *slog.Logger) {
+// runRecoverer calls recoverQueue on the live and batch queues every
+// recoverInterval until ctx ends.
+func (w *Worker) runRecoverer(ctx context.Context, log *slog.Logger) {
 	t := time.NewTicker(recoverInterval)
 	defer t.Stop()
 	for {
@@ -113,16 +116,18 @@ func (w *Worker) runLiveRecoverer(ctx context.Context, log *slog.Logger) {
 			return
 		case <-t.C:
 		}
-		ids, err := recoverLive(ctx, w.rdb, recoverMargin)
-		if err != nil {
-			if ctx.Err() == nil {
-				log.Warn("live recovery", "err", err) // Redis away: the next pass tries again
+		for _, q := range []string{queue.QueueLive, queue.QueueBatch} {
+			ids, err := recoverQueue(ctx, w.rdb, q, recoverMargin)
+			if err != nil {
+				if ctx.Err() == nil {
+					log.Warn("recovery", "queue", q, "err", err) // Redis away: the next pass tries again
+				}
+				continue
 			}
-			continue
-		}
-		for _, id := range ids {
-			w.metrics.recovered.Inc()
-			log.Warn("live job's worker is gone: put the stream back at the front of its queue", "task_id", id)
+			for _, id := range ids {
+				w.metrics.recovered.WithLabelValues(q).Inc()
+				log.Warn("the job's worker is gone: put it back at the front of its queue", "queue", q, "task_id", id)
+			}
 		}
 	}
 }

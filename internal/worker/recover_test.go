@@ -48,7 +48,7 @@ func TestLiveRecoverKeys(t *testing.T) {
 	}
 
 	ctx := context.Background()
-	moved, err := recoverLive(ctx, rdb, recoverMargin)
+	moved, err := recoverQueue(ctx, rdb, queue.QueueLive, recoverMargin)
 	if err != nil || len(moved) != 0 {
 		t.Fatalf("fresh lease: recovered %v, %v; want nothing", moved, err)
 	}

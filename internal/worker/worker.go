@@ -129,12 +129,12 @@ func Run(ctx context.Context, cfg Config, o Options) (err error) {
 		}
 		w.log.Info("pool started", "pool", p.name, "slots", p.slots, "queues", p.queues)
 	}
-	// 7. Live recovery: streams of dead workers back within a minute (recover.go).
+	// 7. Recovery: jobs of dead workers back within a minute (recover.go).
 	recoverCtx, stopRecover := context.WithCancel(ctx)
 	recoverDone := make(chan struct{})
 	go func() {
 		defer close(recoverDone)
-		w.runLiveRecoverer(recoverCtx, log.With("component", "recover"))
+		w.runRecoverer(recoverCtx, log.With("component", "recover"))
 	}()
 	defer func() { stopRecover(); <-recoverDone }()
 	if o.Ready != nil {
