@@ -35,8 +35,15 @@ const (
 
 // Task options set by [TaskOptions] on every task.
 const (
-	// MaxRetry is how many times asynq retries a failed task: 3.
+	// MaxRetry is how many times a failed task is retried: 3. Failures
+	// that are not the job's doing (a worker shutting down, a storage
+	// outage) do not count.
 	MaxRetry = 3
+	// AsynqMaxRetry is the task's asynq MaxRetry: one more than MaxRetry.
+	// asynq archives a task that fails at its last retry even when the
+	// failure does not count, so the worker keeps a spare that asynq never
+	// reaches and archives at MaxRetry itself.
+	AsynqMaxRetry = MaxRetry + 1
 	// TimeoutGrace is added to Payload.Timeout to give the asynq task
 	// timeout, so the worker's own timeout fires first and it can still
 	// write a result: 5m.
@@ -73,7 +80,7 @@ func route(m ladder.Mode) (typename, queue string) {
 }
 
 // TaskOptions returns the options [NewTask] sets, for callers who build tasks
-// themselves: the mode's queue, MaxRetry(3), Timeout(p.Timeout + 5m),
+// themselves: the mode's queue, MaxRetry(AsynqMaxRetry), Timeout(p.Timeout + 5m),
 // Retention(168h) and, when p.JobID is set, TaskID(p.JobID), so that
 // enqueueing the same job again fails with asynq.ErrTaskIDConflict while the
 // first is retained. p should have passed [Payload.Validate]; a zero Timeout
@@ -87,7 +94,7 @@ func TaskOptions(p *Payload) []asynq.Option {
 	}
 	opts := []asynq.Option{
 		asynq.Queue(queue),
-		asynq.MaxRetry(MaxRetry),
+		asynq.MaxRetry(AsynqMaxRetry),
 		asynq.Timeout(timeout + TimeoutGrace),
 		asynq.Retention(Retention),
 	}

@@ -52,13 +52,13 @@ func TestTaskOptions(t *testing.T) {
 		want   []string
 	}{
 		{name: "batch", modify: nop,
-			want: []string{`Queue("batch")`, "MaxRetry(3)", "Timeout(2h5m0s)", "Retention(168h0m0s)", `TaskID("job-1")`}},
+			want: []string{`Queue("batch")`, "MaxRetry(4)", "Timeout(2h5m0s)", "Retention(168h0m0s)", `TaskID("job-1")`}},
 		{name: "live", modify: live(nop),
-			want: []string{`Queue("live")`, "MaxRetry(3)", "Timeout(12h5m0s)", "Retention(168h0m0s)", `TaskID("live.cam-7")`}},
+			want: []string{`Queue("live")`, "MaxRetry(4)", "Timeout(12h5m0s)", "Retention(168h0m0s)", `TaskID("live.cam-7")`}},
 		{name: "explicit timeout", modify: func(p *Payload) { p.Timeout = dur(30 * time.Minute) },
-			want: []string{`Queue("batch")`, "MaxRetry(3)", "Timeout(35m0s)", "Retention(168h0m0s)", `TaskID("job-1")`}},
+			want: []string{`Queue("batch")`, "MaxRetry(4)", "Timeout(35m0s)", "Retention(168h0m0s)", `TaskID("job-1")`}},
 		{name: "no job id", modify: live(func(p *Payload) { p.JobID, p.Timeout = "", dur(48*time.Hour) }),
-			want: []string{`Queue("live")`, "MaxRetry(3)", "Timeout(48h5m0s)", "Retention(168h0m0s)"}},
+			want: []string{`Queue("live")`, "MaxRetry(4)", "Timeout(48h5m0s)", "Retention(168h0m0s)"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -36,14 +36,17 @@ func runStatus(_ context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	// The retries the job gets: asynq's MaxRetry less the spare the worker
+	// keeps (queue.AsynqMaxRetry).
+	maxRetry := max(s.Info.MaxRetry-1, 0)
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(map[string]any{"id": s.Info.ID, "queue": s.Info.Queue, "type": s.Info.Type,
-			"state": s.Info.State.String(), "retried": s.Info.Retried, "max_retry": s.Info.MaxRetry,
+			"state": s.Info.State.String(), "retried": s.Info.Retried, "max_retry": maxRetry,
 			"last_error": s.Info.LastErr, "result": s.Result, "rung_bytes": s.RungBytes})
 	}
-	fmt.Fprintf(stdout, "%s  %s  %s  retried %d/%d\n", s.Info.ID, s.Info.Type, s.Info.State, s.Info.Retried, s.Info.MaxRetry)
+	fmt.Fprintf(stdout, "%s  %s  %s  retried %d/%d\n", s.Info.ID, s.Info.Type, s.Info.State, s.Info.Retried, maxRetry)
 	if s.Info.LastErr != "" {
 		fmt.Fprintf(stdout, "last error: %s\n", s.Info.LastErr)
 	}

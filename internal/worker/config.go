@@ -93,6 +93,11 @@ type Config struct {
 	// retry up to RetryMaxDelay, with ±20% jitter. Defaults 10s and 10m.
 	RetryDelay    time.Duration `yaml:"retry_delay"`
 	RetryMaxDelay time.Duration `yaml:"retry_max_delay"`
+	// OutageBudget is how long, from a task's first failure caused by
+	// storage being unavailable (network, throttling, 5xx after the SDK's
+	// retries), such failures are retried without counting against the
+	// task's max retries (outage.go). Default 1h; 0 counts them all.
+	OutageBudget time.Duration `yaml:"outage_budget"`
 
 	// WorkDir holds one directory per job (fetched input, output before
 	// publishing). Default: $TMPDIR/abrfleet-worker.
@@ -165,6 +170,7 @@ func Default() Config {
 		ForwardInterval:  5 * time.Second,
 		RetryDelay:       10 * time.Second,
 		RetryMaxDelay:    10 * time.Minute,
+		OutageBudget:     time.Hour,
 		WorkDir:          filepath.Join(os.TempDir(), "abrfleet-worker"),
 		MaxTimeout:       queue.DefaultMaxTimeout,
 		MaxInputBytes:    64 << 30,
@@ -195,6 +201,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ForwardInterval, "forward-interval", c.ForwardInterval, "how often due retries are moved back to their queue")
 	fs.DurationVar(&c.RetryDelay, "retry-delay", c.RetryDelay, "delay before the first retry, doubled on each retry")
 	fs.DurationVar(&c.RetryMaxDelay, "retry-max-delay", c.RetryMaxDelay, "longest retry delay")
+	fs.DurationVar(&c.OutageBudget, "outage-budget", c.OutageBudget, "how long storage-outage failures are retried without counting against max retries (0: they count)")
 	fs.StringVar(&c.WorkDir, "work-dir", c.WorkDir, "directory for per-job inputs and outputs")
 	fs.Var(stringList{&c.BenchResults}, "bench-results", "comma-separated bench results.json files: live slots default to what this instance type sustained")
 	fs.Var(stringList{&c.AllowedInputRoots}, "allowed-input-roots", "comma-separated directories file:// inputs may come from")
@@ -393,8 +400,8 @@ func (c *Config) Validate() error {
 	if c.RetryMaxDelay < c.RetryDelay {
 		bad("retry_max_delay %v is below retry_delay %v", c.RetryMaxDelay, c.RetryDelay)
 	}
-	if c.ChildCPUTime < 0 || c.ChildMemoryBytes < 0 || c.MaxInputBytes < 0 || c.MaxPixels < 0 {
-		bad("child_cpu_time, child_memory_bytes, max_input_bytes and max_pixels must not be negative")
+	if c.ChildCPUTime < 0 || c.ChildMemoryBytes < 0 || c.MaxInputBytes < 0 || c.MaxPixels < 0 || c.OutageBudget < 0 {
+		bad("child_cpu_time, child_memory_bytes, max_input_bytes, max_pixels and outage_budget must not be negative")
 	}
 	if !filepath.IsAbs(c.WorkDir) {
 		bad("work_dir %q: must be absolute", c.WorkDir)

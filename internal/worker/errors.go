@@ -40,6 +40,41 @@ func (e *JobError) Unwrap() error { return e.Err }
 // Is makes a permanent JobError match asynq.SkipRetry.
 func (e *JobError) Is(target error) bool { return e.Permanent && target == asynq.SkipRetry }
 
+// exhaustedError is a counted failure of a task that has no retry left:
+// it matches asynq.SkipRetry, so asynq archives the task.
+//
+// Why the worker, not asynq, enforces the retry limit: asynq v0.26
+// archives a task that fails at Retried == MaxRetry whatever the error,
+// even one its IsFailure does not count (a hand-back at shutdown, a
+// storage outage): a live stream whose retries were spent would be
+// archived by the next rolling deploy. So tasks carry one spare
+// (queue.AsynqMaxRetry = queue.MaxRetry + 1) that asynq never reaches,
+// and exhaust archives counted failures at maxRetry - 1.
+type exhaustedError struct {
+	je      *JobError
+	retries int // the retries the task had
+}
+
+func (e *exhaustedError) Error() string   { return e.je.Error() }
+func (e *exhaustedError) Unwrap() []error { return []error{e.je, asynq.SkipRetry} }
+func (e *exhaustedError) note() string {
+	return fmt.Sprintf("not retrying: %d of %d retries used", e.retries, e.retries)
+}
+
+// exhaust returns ret, the error for asynq of a failed attempt whose
+// JobError is je, as an *exhaustedError when it counts as a failure and
+// the task has already been retried maxRetry - 1 times (see
+// exhaustedError). Permanent errors and uncounted ones are returned as is.
+func exhaust(ret error, je *JobError, retried, maxRetry int) error {
+	if je.Permanent || !isFailure(ret) {
+		return ret
+	}
+	if limit := max(maxRetry-1, 0); retried >= limit {
+		return &exhaustedError{je: je, retries: limit}
+	}
+	return ret
+}
+
 // errHandback is the cause of a job canceled because the worker is shutting
 // down: the task goes back to its queue without counting as a failure.
 var errHandback = errors.New("worker shutting down: job handed back to the queue")

@@ -413,6 +413,10 @@ func (r *faultRun) submitPayload(p *queue.Payload) {
 	r.ids = append(r.ids, p.JobID)
 }
 
+// outageMsg is the worker's log message for a failed attempt retried
+// without counting against MaxRetry (outage.go).
+const outageMsg = "job failed, storage unavailable: will retry without counting it"
+
 // faultLine is a line of a worker's JSON log.
 type faultLine struct {
 	Time      time.Time  `json:"time"`
@@ -451,7 +455,7 @@ func (r *faultRun) attempts() (failed map[string][]queue.Code, done map[string][
 				continue
 			}
 			switch l.Msg {
-			case "job failed, will retry", "job failed, not retrying":
+			case "job failed, will retry", "job failed, not retrying", outageMsg:
 				failed[l.TaskID] = append(failed[l.TaskID], l.Code)
 			case "transcode child crashed": // logged without its code
 				failed[l.TaskID] = append(failed[l.TaskID], queue.CodeTranscoderCrashed)
@@ -491,6 +495,7 @@ type faultFigures struct {
 	jobs, completed, lost, duplicated int
 	exhausted                         int                // of the lost: archived after every retry, with a code of exhaustedOK
 	retries                           int                // asynq retries, over all jobs
+	attempts                          int                // attempts (the final results' Attempt), over all jobs
 	maxRetried                        int                // the most retries of one job
 	failed                            map[queue.Code]int // failed attempts by code (workers' logs)
 	wall                              time.Duration      // first submit to last completion seen
@@ -506,8 +511,8 @@ func (f faultFigures) String() string {
 	if f.exhausted > 0 {
 		lost += fmt.Sprintf(" (%d of them after exhausting their retries)", f.exhausted)
 	}
-	return fmt.Sprintf("%d jobs: %d completed, %s lost, %d duplicated; %d retries (at most %d for one job), failed attempts [%s]; first submit to last completion %v",
-		f.jobs, f.completed, lost, f.duplicated, f.retries, f.maxRetried, strings.Join(codes, ", "), f.wall.Round(10*time.Millisecond))
+	return fmt.Sprintf("%d jobs: %d completed, %s lost, %d duplicated; %d attempts, %d retries counted (at most %d for one job), failed attempts [%s]; first submit to last completion %v",
+		f.jobs, f.completed, lost, f.duplicated, f.attempts, f.retries, f.maxRetried, strings.Join(codes, ", "), f.wall.Round(10*time.Millisecond))
 }
 
 // finish waits (at most d) for every job to be completed or archived and
@@ -566,6 +571,9 @@ func (r *faultRun) finish(d time.Duration) faultFigures {
 		}
 		fig.retries += s.Info.Retried
 		fig.maxRetried = max(fig.maxRetried, s.Info.Retried)
+		if s.Result != nil {
+			fig.attempts += s.Result.Attempt
+		}
 		if s.Info.State != asynq.TaskStateCompleted {
 			fig.lost++
 			if s.Info.State == asynq.TaskStateArchived && s.Info.Retried == queue.MaxRetry && s.Result != nil &&
@@ -759,9 +767,9 @@ func s3Intermittent(t *testing.T, n int, sz s3FaultSizes) {
 	if fig.completed != n || fig.lost != 0 || fig.duplicated != 0 || bigFig.completed != sz.big || bigFig.lost != 0 || bigFig.duplicated != 0 {
 		t.Errorf("want all %d + %d completed, none lost or duplicated", n, sz.big)
 	}
-	if fig.retries != 0 || bigFig.retries != 0 {
-		t.Errorf("%d + %d job retries: the SDK should have absorbed every fault of at most 2 in a row (failed attempts %v %v)",
-			fig.retries, bigFig.retries, fig.failed, bigFig.failed)
+	if fig.attempts != n || bigFig.attempts != sz.big {
+		t.Errorf("%d + %d attempts for %d + %d jobs: the SDK should have absorbed every fault of at most 2 in a row (failed attempts %v %v)",
+			fig.attempts, bigFig.attempts, n, sz.big, fig.failed, bigFig.failed)
 	}
 	if st.ranged < 2*sz.big+n || st.parts < 4*sz.big || st.failedMP == 0 || st.failedRng == 0 {
 		t.Errorf("S3 saw %v: want the big jobs' ranged GETs and multipart uploads, some failed", st)
@@ -775,8 +783,9 @@ func s3Intermittent(t *testing.T, n int, sz s3FaultSizes) {
 // longer than the SDK's retries, first for the input bucket, then for the
 // output bucket, then for the master playlist's PUT alone. Each job fails
 // with input_unreadable or output_write_failed, is retried with backoff
-// (not archived), shows nothing (or no master) while it fails, and
-// completes once S3 is back, published once.
+// without counting against its max retries (outage.go), shows nothing (or
+// no master) while it fails, and completes once S3 is back, published
+// once.
 func TestS3FaultsOutage(t *testing.T) { s3Outage(t, s3FaultsSmall) }
 
 func s3Outage(t *testing.T, sz s3FaultSizes) {
@@ -817,11 +826,89 @@ func s3Outage(t *testing.T, sz s3FaultSizes) {
 			if fig.completed != sz.outage || fig.lost != 0 || fig.duplicated != 0 {
 				t.Errorf("want all %d completed, none lost or duplicated", sz.outage)
 			}
-			if fig.retries < sz.outage {
-				t.Errorf("%d retries for %d jobs, want at least one each", fig.retries, sz.outage)
+			if fig.retries != 0 || fig.attempts < 2*sz.outage {
+				t.Errorf("%d attempts, %d retries counted for %d jobs: want 2 attempts or more each, none counted", fig.attempts, fig.retries, sz.outage)
 			}
 			fig.failedOnlyWith(t, tc.code)
 		})
+	}
+}
+
+// TestS3FaultsOutageOutlastsRetries: the input bucket stays down until
+// every job has failed 5 attempts, one more than MaxRetry allows (with a
+// retry delay of 1 s, doubled per retry, that takes about 40 s). The
+// failures do not count against max retries (outage.go): no job is
+// archived, and every one completes once S3 is back, with no retry
+// counted.
+func TestS3FaultsOutageOutlastsRetries(t *testing.T) {
+	const n = 3
+	e, fp, run := newS3FaultEnv(t, s3FaultSizes{workers: 1, slots: n, retryDelay: time.Second}, "ABRFLEET_FORWARD_INTERVAL=1s")
+	fp.set(faultRule{match: bucketReq(inBucket), fraction: 1, status: http.StatusInternalServerError})
+	for i := range n {
+		run.submit(fmt.Sprintf("long-outage-%d", i), "small.mp4", 0)
+	}
+	waitFor(t, 3*time.Minute, fmt.Sprintf("every job to fail %d attempts", queue.MaxRetry+2), func() (bool, error) {
+		failed, _ := run.attempts()
+		for _, id := range run.ids {
+			if s, err := e.client.Status(id, ""); err == nil && s.Info.State == asynq.TaskStateArchived {
+				return false, fmt.Errorf("%s archived during the outage: %q", id, s.Info.LastErr)
+			}
+			if len(failed[id]) < queue.MaxRetry+2 {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	outage := time.Since(run.start)
+	for _, id := range run.ids {
+		s, err := e.client.Status(id, "")
+		if err != nil {
+			t.Fatalf("%s: %v", id, err)
+		}
+		if s.Info.Retried != 0 || s.Result == nil || !strings.Contains(s.Result.Message, "not counted") {
+			t.Errorf("%s after %v of outage: %s, retried %d, result %+v: want no retry counted", id, outage.Round(time.Second),
+				s.Info.State, s.Info.Retried, s.Result)
+		}
+	}
+	fp.set(faultRule{})
+	back := time.Now()
+	fig := run.finish(2 * time.Minute)
+	t.Logf("input bucket down %v: %v; last job done %v after S3 came back", outage.Round(10*time.Millisecond), fig,
+		(fig.wall - back.Sub(run.start)).Round(10*time.Millisecond))
+	if fig.completed != n || fig.lost != 0 || fig.duplicated != 0 || fig.retries != 0 {
+		t.Errorf("want all %d completed, none lost or duplicated, no retry counted", n)
+	}
+	fig.failedOnlyWith(t, queue.CodeInputUnreadable)
+	body := e.metrics(run.ws[0])
+	if !strings.Contains(body, `abrfleet_outage_retries_total{type="batch"}`) || strings.Contains(body, `abrfleet_outage_retries_total{type="batch"} 0`) {
+		t.Errorf("abrfleet_outage_retries_total not counted:\n%s", grepLines(body, "abrfleet_outage_retries_total"))
+	}
+}
+
+// TestS3FaultsOutageBudget: S3 stays down past --outage-budget (3 s here):
+// from then on the failures count, and each job is archived with its code
+// after MaxRetry retries instead of waiting forever.
+func TestS3FaultsOutageBudget(t *testing.T) {
+	const n = 2
+	e, fp, run := newS3FaultEnv(t, s3FaultSizes{workers: 1, slots: n, retryDelay: time.Second}, "ABRFLEET_OUTAGE_BUDGET=3s")
+	fp.set(faultRule{match: bucketReq(inBucket), fraction: 1, status: http.StatusInternalServerError})
+	run.exhaustedOK = []queue.Code{queue.CodeInputUnreadable}
+	for i := range n {
+		run.submit(fmt.Sprintf("past-budget-%d", i), "small.mp4", 0)
+	}
+	fig := run.finish(2 * time.Minute)
+	t.Logf("input bucket down for good, budget 3 s: %v; the last job archived %v after the first submit", fig, lastArchived(e, run))
+	if fig.exhausted != n || fig.completed != 0 || fig.duplicated != 0 {
+		t.Errorf("want all %d archived after exhausting their retries", n)
+	}
+	if fig.attempts <= n*(queue.MaxRetry+1) {
+		t.Errorf("%d attempts for %d jobs: want some outage retries before the budget ran out", fig.attempts, n)
+	}
+	for _, id := range run.ids {
+		want := fmt.Sprintf("not retrying: %d of %d retries used", queue.MaxRetry, queue.MaxRetry)
+		if s, err := e.client.Status(id, ""); err != nil || s.Result == nil || !strings.Contains(s.Result.Message, want) {
+			t.Errorf("%s: final result %+v, %v: want a message saying %q", id, s.Result, err, want)
+		}
 	}
 }
 
@@ -859,8 +946,8 @@ func TestS3FaultsMasterAnswerLost(t *testing.T) {
 	if fig.completed != n || fig.lost != 0 || fig.duplicated != 0 {
 		t.Errorf("want all %d completed, none lost or duplicated", n)
 	}
-	if fig.retries != n {
-		t.Errorf("%d retries, want exactly 1 per job", fig.retries)
+	if fig.attempts != 2*n {
+		t.Errorf("%d attempts, want exactly 2 per job", fig.attempts)
 	}
 	fig.failedOnlyWith(t, queue.CodeOutputWriteFailed)
 	if st.upstream[http.StatusPreconditionFailed] == 0 {
@@ -888,7 +975,7 @@ func s3Slow(t *testing.T, sz s3FaultSizes) {
 	fig := run.finish(time.Duration(sz.slow)*20*time.Second + time.Minute)
 	t.Logf("slow S3: %v", fig)
 	t.Logf("S3: %v", fp.stats())
-	if fig.completed != sz.slow || fig.lost != 0 || fig.duplicated != 0 || fig.retries != 0 {
+	if fig.completed != sz.slow || fig.lost != 0 || fig.duplicated != 0 || fig.attempts != sz.slow {
 		t.Errorf("want all %d completed on their first attempt, none lost or duplicated", sz.slow)
 	}
 }
@@ -932,7 +1019,7 @@ func TestS3FaultsHungFetch(t *testing.T) {
 // TestS3FaultsSoak is the S3 fault tests with more jobs, on two workers,
 // plus what takes too long for make test or has no fixed outcome: 30% of
 // requests failing with no limit on how many times in a row, an outage
-// longer than a job's retries (every job archived), and a publish that
+// longer than a job's retries (every job completes after it), and a publish that
 // never gets an answer (bounded by the job's timeout + 30 s).
 func TestS3FaultsSoak(t *testing.T) {
 	if !faultSoak() {
@@ -944,10 +1031,12 @@ func TestS3FaultsSoak(t *testing.T) {
 	t.Run("slow", func(t *testing.T) { s3Slow(t, sz) })
 	t.Run("iid 30% no streak limit", func(t *testing.T) {
 		// A request fails all three SDK attempts 2.7% of the time, and a
-		// job of ~11 requests then fails its attempt ~26% of the time: with
-		// 4 attempts, ~0.5% of jobs exhaust them. Such a job is archived
-		// with a transient code after 3 retries: counted lost, reported,
-		// not a failure of this test; anything else is.
+		// job of ~11 requests then fails its attempt ~26% of the time.
+		// Those failures are storage outages to the worker, retried
+		// without counting (outage.go), so no job should exhaust its
+		// retries; one that does (a failure the SDK does not call
+		// retryable) is counted lost and reported, not a failure of this
+		// test; anything else is.
 		e, fp, run := newS3FaultEnv(t, sz)
 		n := sz.intermittent
 		for i := range n {
@@ -964,29 +1053,34 @@ func TestS3FaultsSoak(t *testing.T) {
 		if fig.duplicated != 0 || fig.completed+fig.exhausted != n {
 			t.Errorf("want every job completed or archived after exhausting its retries, none duplicated")
 		}
+		if fig.attempts <= n {
+			t.Errorf("%d attempts for %d jobs: no attempt failed", fig.attempts, n)
+		}
 	})
 	t.Run("outage past the retries", func(t *testing.T) {
-		// S3 down for longer than a job's retries (4 attempts; here 2 s,
-		// 4 s, 8 s apart, ±20%): every job is archived with
-		// input_unreadable and stays so when S3 returns. With the
-		// defaults (10 s, 20 s, 40 s) that is an outage of about 1-2 min.
-		const n = 6
-		e, fp, run := newS3FaultEnv(t, s3FaultSizes{workers: 1, slots: 3})
-		fp.set(faultRule{match: bucketReq(inBucket), fraction: 1, status: http.StatusInternalServerError})
-		run.exhaustedOK = []queue.Code{queue.CodeInputUnreadable}
-		for i := range n {
-			run.submit(fmt.Sprintf("long-outage-%d", i), "small.mp4", 0)
+		// Both buckets down for 2 minutes with the default retry delays
+		// (10 s doubled, outage retries capped at 1 min): 24 jobs on 2
+		// workers, none archived, all complete once S3 is back.
+		const outage = 2 * time.Minute
+		sz := sz
+		sz.retryDelay = 10 * time.Second
+		e, fp, run := newS3FaultEnv(t, sz)
+		fp.set(faultRule{fraction: 1, status: http.StatusServiceUnavailable})
+		for i := range sz.outage {
+			run.submit(fmt.Sprintf("long-outage-%03d", i), "small.mp4", 0)
 		}
-		fig := run.finish(3 * time.Minute)
-		t.Logf("input bucket down for good: %v; the last job archived %v after the first submit", fig, lastArchived(e, run))
-		fp.set(faultRule{})
-		if fig.exhausted != n || fig.completed != 0 || fig.duplicated != 0 {
-			t.Errorf("want all %d archived after exhausting their retries", n)
-		}
-		for i := range n {
-			if err := nothingVisible(e, fmt.Sprintf("long-outage-%d", i)); err != nil {
+		time.Sleep(outage)
+		for _, id := range run.ids {
+			if err := nothingVisible(e, id); err != nil {
 				t.Error(err)
 			}
+		}
+		fp.set(faultRule{})
+		back := time.Now()
+		fig := run.finish(5 * time.Minute)
+		t.Logf("S3 down %v: %v; last job done %v after S3 came back", outage, fig, (fig.wall - back.Sub(run.start)).Round(10*time.Millisecond))
+		if fig.completed != sz.outage || fig.lost != 0 || fig.duplicated != 0 || fig.retries != 0 {
+			t.Errorf("want all %d completed, none lost or duplicated, no retry counted", sz.outage)
 		}
 	})
 	t.Run("hung publish", func(t *testing.T) {

@@ -43,6 +43,8 @@ type attempt struct {
 	queue     string
 	typ       string // batch or live, the metrics label
 	n         int    // 1 for the first run
+	retried   int    // failures asynq counted so far
+	maxRetry  int    // the task's asynq MaxRetry: one more than the retries it gets (queue.AsynqMaxRetry)
 	start     time.Time
 	log       *slog.Logger
 	res       queue.Result
@@ -63,13 +65,16 @@ func (w *Worker) ProcessTask(ctx context.Context, t *asynq.Task) (err error) {
 	a.id, _ = asynq.GetTaskID(ctx)
 	a.queue, _ = asynq.GetQueueName(ctx)
 	retried, _ := asynq.GetRetryCount(ctx)
+	a.retried = retried
+	a.maxRetry, _ = asynq.GetMaxRetry(ctx)
 	a.isLive = t.Type() == queue.TypeLive
-	// Put back by a recoverer (recover.go): attempts asynq did not count.
-	recovered, rerr := recoveries(ctx, w.rdb, a.queue, a.id)
+	// Put back by a recoverer (recover.go) or failed by a storage outage
+	// (outage.go): attempts asynq did not count.
+	recovered, outages, rerr := uncounted(ctx, w.rdb, a.queue, a.id)
 	if rerr != nil {
-		w.log.Warn("read recoveries", "task_id", a.id, "err", rerr)
+		w.log.Warn("read uncounted attempts", "task_id", a.id, "err", rerr)
 	}
-	a.n = retried + recovered + 1
+	a.n = retried + recovered + outages + 1
 	a.res.Attempt = a.n
 	a.log = w.log.With("task_id", a.id, "type", a.typ, "attempt", a.n)
 
@@ -85,13 +90,14 @@ func (w *Worker) ProcessTask(ctx context.Context, t *asynq.Task) (err error) {
 			err = w.finish(ctx, a, &JobError{Code: queue.CodeInternal, Op: "handler", Err: fmt.Errorf("panic: %v", x)})
 		}
 	}()
-	if retried > 0 || a.isLive {
+	if retried > 0 || outages > 0 || a.isLive {
 		// asynq counts a retry after a failure or the worker's death, not
-		// after a hand-back; every attempt of a live job leaves a result
-		// before it writes any output, so either shows an earlier attempt.
+		// after a hand-back or an outage; every attempt of a live job leaves
+		// a result before it writes any output, so either shows an earlier
+		// attempt.
 		prev, found := w.previousResult(a)
 		a.crashed = retried > 0 && prev.Code == queue.CodeTranscoderCrashed
-		a.ranBefore = retried > 0 || found
+		a.ranBefore = retried > 0 || outages > 0 || found
 	}
 	p, err := queue.Decode(t, w.cfg.Limits())
 	if err != nil {
@@ -110,10 +116,28 @@ func (w *Worker) finish(ctx context.Context, a *attempt, err error) error {
 	a.finished = true
 	a.res.WallSeconds = time.Since(a.start).Seconds()
 	w.metrics.fps.DeleteLabelValues(a.typ, a.id)
-	var je *JobError
+	var (
+		je  *JobError
+		ret error // what asynq gets: je, or an *outageError around it
+	)
 	if err != nil {
 		je = classify(err, a.crashed)
 		a.res.Code, a.res.Message = je.Code, je.Error()
+		ret = je
+		if !errors.Is(err, errHandback) {
+			ret = w.outageRetry(ctx, a, je)
+		}
+		ret = exhaust(ret, je, a.retried, a.maxRetry)
+	}
+	var (
+		oe *outageError
+		ee *exhaustedError
+	)
+	switch {
+	case errors.As(ret, &oe):
+		a.res.Message += "; " + oe.note(w.cfg.OutageBudget)
+	case errors.As(ret, &ee):
+		a.res.Message += "; " + ee.note()
 	}
 	code := "ok"
 	if je != nil {
@@ -134,12 +158,15 @@ func (w *Worker) finish(ctx context.Context, a *attempt, err error) error {
 	case je.Code == queue.CodeTranscoderCrashed:
 		w.metrics.crashes.Inc()
 		a.log.Error("transcode child crashed", "err", je.Err, "permanent", je.Permanent)
-	case je.Permanent:
-		a.log.Warn("job failed, not retrying", "code", je.Code, "err", je)
+	case je.Permanent || ee != nil:
+		a.log.Warn("job failed, not retrying", "code", je.Code, "err", je, "retries_exhausted", ee != nil)
+	case oe != nil:
+		a.log.Warn("job failed, storage unavailable: will retry without counting it", "code", je.Code, "err", je,
+			"outage_failures", oe.n, "since", oe.elapsed)
 	default:
 		a.log.Warn("job failed, will retry", "code", je.Code, "err", je)
 	}
-	return je
+	return ret
 }
 
 // writeResult writes v as the task's result. The write fails once the

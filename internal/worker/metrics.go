@@ -23,6 +23,9 @@ type metrics struct {
 	crashes  prometheus.Counter       // abrfleet_transcoder_crashes_total
 	// abrfleet_recovered_total{queue}: tasks this worker put back after their worker died.
 	recovered *prometheus.CounterVec
+	// abrfleet_outage_retries_total{type}: failed attempts retried without
+	// counting against MaxRetry because storage was down (outage.go).
+	outageRetries *prometheus.CounterVec
 }
 
 func newMetrics(insp *asynq.Inspector, log *slog.Logger) *metrics {
@@ -45,12 +48,15 @@ func newMetrics(insp *asynq.Inspector, log *slog.Logger) *metrics {
 			Help: "Transcode children that died without reporting (signal, panic)."}),
 		recovered: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "abrfleet_recovered_total",
 			Help: "Tasks whose worker died, put back in their queue by this worker."}, []string{"queue"}),
+		outageRetries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "abrfleet_outage_retries_total",
+			Help: "Failed attempts retried without counting against max retries because storage was unavailable."}, []string{"type"}),
 	}
 	for _, t := range []string{"batch", "live"} {
 		m.active.WithLabelValues(t)
 		m.frames.WithLabelValues(t)
+		m.outageRetries.WithLabelValues(t)
 	}
-	m.reg.MustRegister(m.jobs, m.duration, m.frames, m.active, m.fps, m.encoders, m.crashes, m.recovered,
+	m.reg.MustRegister(m.jobs, m.duration, m.frames, m.active, m.fps, m.encoders, m.crashes, m.recovered, m.outageRetries,
 		&queueCollector{insp: insp, log: log},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -41,9 +41,10 @@ import (
 // encoded message, which only asynq rewrites): instead the script counts
 // recoveries in a field of the task's own hash, which goes with the task;
 // after maxRecoveries the task is left to asynq's recoverer, which counts
-// retries and archives at MaxRetry, so a job that kills every worker it
-// lands on does not loop forever. (Transcodes run in child processes, so
-// a worker's death is rarely the job's doing.)
+// retries and archives at the task's asynq MaxRetry (queue.AsynqMaxRetry),
+// so a job that kills every worker it lands on does not loop forever.
+// (Transcodes run in child processes, so a worker's death is rarely the
+// job's doing.)
 const (
 	recoverInterval = 5 * time.Second
 	recoverMargin   = 15 * time.Second
@@ -96,13 +97,27 @@ func recoverQueue(ctx context.Context, rdb redis.UniversalClient, q string, marg
 
 // recoveries is how many times a recoverer put the task back.
 func recoveries(ctx context.Context, rdb redis.UniversalClient, q, id string) (int, error) {
-	s, err := rdb.HGet(ctx, asynqTaskKey(q, id), recoveriesField).Result()
-	if err == redis.Nil {
-		return 0, nil
-	} else if err != nil {
-		return 0, err
+	n, _, err := uncounted(ctx, rdb, q, id)
+	return n, err
+}
+
+// uncounted returns the task's attempts that asynq's retry count leaves
+// out: those a recoverer put back, and those failed by a storage outage
+// (outage.go).
+func uncounted(ctx context.Context, rdb redis.UniversalClient, q, id string) (recovered, outages int, err error) {
+	v, err := rdb.HMGet(ctx, asynqTaskKey(q, id), recoveriesField, outageRetriesField).Result()
+	if err != nil {
+		return 0, 0, err
 	}
-	return strconv.Atoi(s)
+	n := make([]int, 2)
+	for i, x := range v {
+		if s, ok := x.(string); ok {
+			if n[i], err = strconv.Atoi(s); err != nil {
+				return 0, 0, fmt.Errorf("task %s field %d: %w", id, i, err)
+			}
+		}
+	}
+	return n[0], n[1], nil
 }
 
 // runRecoverer calls recoverQueue on the live and batch queues every

@@ -183,7 +183,7 @@ func (w *Worker) pools() (live, batch *pool) {
 			TaskCheckInterval:        w.cfg.PollInterval,
 			DelayedTaskCheckInterval: w.cfg.ForwardInterval,
 			RetryDelayFunc:           w.retryDelay,
-			IsFailure:                func(err error) bool { return !errors.Is(err, errHandback) },
+			IsFailure:                isFailure,
 			ErrorHandler:             asynq.ErrorHandlerFunc(w.handlerError),
 			Logger:                   asynqLogger{w.base.With("component", "asynq", "pool", name)},
 			LogLevel:                 asynqLevel(w.cfg.LogLevel),
@@ -242,17 +242,34 @@ func (w *Worker) stopPools(live, batch *pool, abort context.Context) {
 // retryDelay is asynq's RetryDelayFunc: handed-back jobs, and live jobs
 // whose worker died (asynq found their lease expired), are due at once:
 // viewers are waiting and the stream itself did nothing wrong. Other
-// failures wait RetryDelay, doubled per retry up to RetryMaxDelay, ±20%.
+// failures wait RetryDelay, doubled per retry up to RetryMaxDelay, ±20%;
+// storage outages back off on their own count, up to a minute (outage.go).
 func (w *Worker) retryDelay(n int, err error, t *asynq.Task) time.Duration {
 	if errors.Is(err, errHandback) || errors.Is(err, asynq.ErrLeaseExpired) && t.Type() == queue.TypeLive {
 		return 0
+	}
+	var oe *outageError
+	if errors.As(err, &oe) {
+		return jitter(w.outageDelay(oe.n))
 	}
 	d := w.cfg.RetryDelay
 	for i := 0; i < n && d < w.cfg.RetryMaxDelay; i++ {
 		d *= 2
 	}
-	d = min(d, w.cfg.RetryMaxDelay)
+	return jitter(min(d, w.cfg.RetryMaxDelay))
+}
+
+// jitter spreads d by ±20%, so jobs failed together do not retry together.
+func jitter(d time.Duration) time.Duration {
 	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+}
+
+// isFailure is asynq's IsFailure: whether a failed attempt counts against
+// the task's MaxRetry. A hand-back (shutdown) and a storage outage within
+// its budget (outage.go) do not.
+func isFailure(err error) bool {
+	var oe *outageError
+	return !errors.Is(err, errHandback) && !errors.As(err, &oe)
 }
 
 // handlerError sees every failed attempt; ProcessTask logged it already,
