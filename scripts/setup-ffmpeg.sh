@@ -157,7 +157,7 @@ main() {
 	done
 	local jobs
 	jobs=$(nproc)
-	log "building with make -j$jobs (about 4.5 minutes on 2 cores); progress every 500 steps"
+	log "building with make -j$jobs (4.5 to 15 minutes on 2 cores); progress every 500 steps"
 	if ! make -j"$jobs" >build.log 2>&1 & then :; fi
 	local pid=$! last=0 n
 	while kill -0 "$pid" 2>/dev/null; do
