@@ -44,7 +44,9 @@ func NewLiveUploader(client *s3.Client, dst Location, dir string) *LiveUploader 
 // Sync uploads the files that media playlists list (plus every init.mp4)
 // and that are new or changed since their last upload, then each media
 // playlist whose listed files are all uploaded, then master.m3u8 once the
-// playlists it lists are. Files nothing lists yet (such as *.tmp or
+// playlists it lists are, then manifest.json (which the transcode writes,
+// atomically, as the stream ends) once master.m3u8 is up to date. Files
+// nothing lists yet (such as *.tmp or
 // segments being written) are left alone, and so is a playlist caught
 // mid-write (no final newline). Call it periodically, and once after the
 // producer finishes; a failed Sync keeps what it managed to upload.
@@ -76,6 +78,9 @@ func (u *LiveUploader) Sync(ctx context.Context) error {
 			return err
 		}
 		u.sent[pl.rel] = pl.stamp
+	}
+	if master != nil && u.sent[master.rel] == master.stamp {
+		return u.uploadFiles(ctx, []string{manifestName})
 	}
 	return nil
 }

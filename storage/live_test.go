@@ -75,6 +75,10 @@ func TestLiveUploader(t *testing.T) {
 		{"playlist finished", map[string][]byte{
 			"720p/index.m3u8": append(media("seg_00000.m4s", "seg_00001.m4s"), "#EXT-X-ENDLIST\n"...),
 		}, [2]string{}, []string{"720p/index.m3u8", "720p/seg_00001.m4s"}},
+		{"stream ended: manifest", map[string][]byte{
+			"manifest.json": []byte(`{"rungs":[]}` + "\n"),
+		}, [2]string{}, []string{"manifest.json"}},
+		{"manifest sent once", nil, [2]string{}, nil},
 	}
 	for _, st := range steps {
 		writeTree(t, dir, st.write)

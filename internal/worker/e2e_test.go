@@ -725,7 +725,7 @@ func TestLiveJobS3(t *testing.T) {
 		t.Errorf("a 2 s live input took %.2f s: not paced", s.Result.WallSeconds)
 	}
 	keys := e.s3.keys(outBucket, "live-1/")
-	for _, want := range []string{"live-1/master.m3u8", "live-1/180p/index.m3u8", "live-1/120p/index.m3u8", "live-1/180p/init.mp4"} {
+	for _, want := range []string{"live-1/master.m3u8", "live-1/180p/index.m3u8", "live-1/120p/index.m3u8", "live-1/180p/init.mp4", "live-1/manifest.json"} {
 		if !slices.Contains(keys, want) {
 			t.Errorf("%s missing from %v", want, keys)
 		}
