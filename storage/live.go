@@ -27,8 +27,9 @@ type LiveUploader struct {
 	dst Location
 	dir string
 
-	mu   sync.Mutex
-	sent map[string]stamp // slash path under dir -> version uploaded
+	mu      sync.Mutex
+	sent    map[string]stamp // slash path under dir -> version uploaded
+	adopted map[string]bool  // at the destination already, never uploaded from here (Adopt)
 }
 
 type stamp struct{ size, mtime int64 }
@@ -38,7 +39,48 @@ func stampOf(fi fs.FileInfo) stamp { return stamp{fi.Size(), fi.ModTime().UnixNa
 // NewLiveUploader uploads dir to the prefix dst.Key; dst must be an s3
 // location (Sync reports ErrInvalidLocation otherwise).
 func NewLiveUploader(client *s3.Client, dst Location, dir string) *LiveUploader {
-	return &LiveUploader{tm: newTransfer(client, S3Config{}), dst: dst, dir: dir, sent: map[string]stamp{}}
+	return &LiveUploader{tm: newTransfer(client, S3Config{}), dst: dst, dir: dir, sent: map[string]stamp{}, adopted: map[string]bool{}}
+}
+
+// Adopt records files that are already at the destination (slash paths
+// under dir, such as the segments of a stream being resumed), so that
+// playlists listing them are published without sending them again. An
+// adopted file is never uploaded from dir, whatever dir holds under its
+// name: a resumed stream keeps only size placeholders of its earlier
+// segments locally (see ListSizes).
+func (u *LiveUploader) Adopt(rels ...string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for _, rel := range rels {
+		u.adopted[rel] = true
+		u.sent[rel] = stamp{}
+	}
+}
+
+// ListSizes returns the size of every object under the prefix loc.Key,
+// keyed by its slash path below the prefix. loc must be an s3 location.
+func ListSizes(ctx context.Context, client *s3.Client, loc Location) (map[string]int64, error) {
+	if loc.Scheme != "s3" {
+		return nil, opErr("list", loc.String(), fmt.Errorf("%w: want an s3 location", ErrInvalidLocation))
+	}
+	prefix := loc.object("")
+	if prefix != "" && !strings.HasSuffix(prefix, "/") {
+		prefix += "/"
+	}
+	sizes := map[string]int64{}
+	p := s3.NewListObjectsV2Paginator(client, &s3.ListObjectsV2Input{Bucket: &loc.Bucket, Prefix: &prefix})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, opErr("list", loc.String(), notFound(err))
+		}
+		for _, o := range page.Contents {
+			if o.Key != nil && o.Size != nil {
+				sizes[strings.TrimPrefix(*o.Key, prefix)] = *o.Size
+			}
+		}
+	}
+	return sizes, nil
 }
 
 // Sync uploads the files that media playlists list (plus every init.mp4)
@@ -105,7 +147,7 @@ func (u *LiveUploader) uploadFiles(ctx context.Context, rels []string) error {
 	for i, rel := range rels {
 		name := filepath.Join(u.dir, filepath.FromSlash(rel))
 		fi, err := os.Stat(name)
-		if seen[rel] || errors.Is(err, fs.ErrNotExist) || err == nil && u.sent[rel] == stampOf(fi) {
+		if seen[rel] || u.adopted[rel] || errors.Is(err, fs.ErrNotExist) || err == nil && u.sent[rel] == stampOf(fi) {
 			continue
 		} else if err != nil {
 			statErr = opErr("sync", name, err)

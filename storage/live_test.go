@@ -111,6 +111,62 @@ func TestLiveUploader(t *testing.T) {
 	}
 }
 
+// TestLiveUploaderAdopt resumes a stream whose segments are in the bucket
+// already: ListSizes gives their sizes, the local files are zero-filled
+// placeholders of those sizes, and Adopt keeps them from ever being sent,
+// while the playlist listing them is published.
+func TestLiveUploaderAdopt(t *testing.T) {
+	f := newFakeS3(t)
+	seg0, seg1 := pattern(3000, 7), pattern(2000, 9)
+	f.put("out/live/360p/seg_00000.m4s", seg0)
+	f.put("out/live/360p/seg_00001.m4s", seg1)
+	f.put("out/live-other/360p/seg_00000.m4s", pattern(10, 1)) // beside the prefix, not under it
+	dst := Location{Scheme: "s3", Bucket: testBucket, Key: "out/live"}
+	sizes, err := ListSizes(t.Context(), f.client, dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sizes) != 2 || sizes["360p/seg_00000.m4s"] != 3000 || sizes["360p/seg_00001.m4s"] != 2000 {
+		t.Fatalf("ListSizes: %v", sizes)
+	}
+	if _, err := ListSizes(t.Context(), f.client, Location{Scheme: "file", Path: "/tmp"}); !errors.Is(err, ErrInvalidLocation) {
+		t.Errorf("ListSizes of a local location: %v, want ErrInvalidLocation", err)
+	}
+
+	dir := t.TempDir()
+	writeTree(t, dir, map[string][]byte{
+		"360p/seg_00000.m4s": make([]byte, sizes["360p/seg_00000.m4s"]), // placeholders
+		"360p/seg_00001.m4s": make([]byte, sizes["360p/seg_00001.m4s"]),
+		"360p/init.mp4":      pattern(500, 1),
+		"360p/seg_00002.m4s": pattern(2500, 3), // the resumed attempt's first segment
+		"360p/index.m3u8": []byte("#EXTM3U\n#EXT-X-MAP:URI=\"init.mp4\"\n#EXTINF:2.0,\nseg_00000.m4s\n#EXTINF:2.0,\nseg_00001.m4s\n" +
+			"#EXT-X-DISCONTINUITY\n#EXTINF:2.0,\nseg_00002.m4s\n"),
+	})
+	u := NewLiveUploader(f.client, dst, dir)
+	u.Adopt("360p/seg_00000.m4s", "360p/seg_00001.m4s")
+	before, _ := f.snapshot()
+	if err := u.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	// Touch a placeholder: still never sent.
+	writeTree(t, dir, map[string][]byte{"360p/seg_00001.m4s": make([]byte, 10)})
+	if err := u.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := f.snapshot()
+	got := after[len(before):]
+	slices.Sort(got)
+	want := []string{"out/live/360p/index.m3u8", "out/live/360p/init.mp4", "out/live/360p/seg_00002.m4s"}
+	if !slices.Equal(got, want) {
+		t.Errorf("uploaded %q, want %q", got, want)
+	}
+	for key, body := range map[string][]byte{"out/live/360p/seg_00000.m4s": seg0, "out/live/360p/seg_00001.m4s": seg1} {
+		if b, _, ok := f.object(key); !ok || !bytes.Equal(b, body) {
+			t.Errorf("%s changed in the bucket", key)
+		}
+	}
+}
+
 func TestLiveUploaderRejectsLocal(t *testing.T) {
 	f := newFakeS3(t)
 	err := NewLiveUploader(f.client, Location{Scheme: "file", Path: "/x"}, t.TempDir()).Sync(t.Context())

@@ -618,7 +618,7 @@ func (s *syncBuffer) String() string {
 }
 
 // fakeS3 is gofakes3 over HTTP, counting successful writes of master
-// playlists (publication) per key.
+// playlists (publication), and of every object, per key.
 type fakeS3 struct {
 	t       testing.TB
 	url     string
@@ -626,12 +626,13 @@ type fakeS3 struct {
 	client  *s3.Client
 
 	mu      sync.Mutex
-	masters map[string]int // bucket/key -> successful PUTs
+	masters map[string]int // bucket/key -> successful PUTs of master.m3u8
+	puts    map[string]int // bucket/key -> successful PUTs
 }
 
 func newFakeS3(t *testing.T) *fakeS3 {
 	t.Helper()
-	f := &fakeS3{t: t, backend: s3mem.New(), masters: map[string]int{}}
+	f := &fakeS3{t: t, backend: s3mem.New(), masters: map[string]int{}, puts: map[string]int{}}
 	for _, b := range []string{inBucket, outBucket} {
 		if err := f.backend.CreateBucket(b); err != nil {
 			t.Fatal(err)
@@ -641,9 +642,13 @@ func newFakeS3(t *testing.T) *fakeS3 {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		h.ServeHTTP(rec, r)
-		if r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, "/master.m3u8") && rec.status == http.StatusOK {
+		if r.Method == http.MethodPut && rec.status == http.StatusOK {
+			key := strings.TrimPrefix(r.URL.Path, "/")
 			f.mu.Lock()
-			f.masters[strings.TrimPrefix(r.URL.Path, "/")]++
+			f.puts[key]++
+			if strings.HasSuffix(key, "/master.m3u8") {
+				f.masters[key]++
+			}
 			f.mu.Unlock()
 		}
 	}))
@@ -700,6 +705,13 @@ func (f *fakeS3) keys(bucket, prefix string) []string {
 		}
 	}
 	return keys
+}
+
+// putCount is how many PUTs of bucket/key succeeded.
+func (f *fakeS3) putCount(bucket, key string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.puts[bucket+"/"+key]
 }
 
 func (f *fakeS3) masterPuts(bucket, key string) int {

@@ -326,7 +326,7 @@ func (w *Worker) attempt(ctx context.Context, a *attempt, p *queue.Payload, dead
 		// A feed silent for IdleTimeout has ended: the input reports end
 		// of stream and the job finishes with what it encoded.
 		spec.InputOptions.ReadTimeout = p.IdleTimeout.Duration
-		if spec.ResumeHLS, err = w.resumeLive(ctx, a, dst, outDir, lad); err != nil {
+		if spec.ResumeHLS, err = w.resumeLive(ctx, a, dst, outDir, lad, uploader); err != nil {
 			return err
 		}
 		// From here on the output may hold this task's stream: say that an

@@ -11,8 +11,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/abrfleet/abrfleet/hls"
 	"github.com/abrfleet/abrfleet/ladder"
 	"github.com/abrfleet/abrfleet/queue"
@@ -51,13 +49,14 @@ const maxPlaylistBytes = 16 << 20
 // appends to what it finds there (another job's stream, or a finished one),
 // and a re-delivery with no playlists has nothing to continue.
 //
-// For an S3 output the playlists are fetched into outDir, with the segments
-// they list: the live uploader publishes a playlist only once it has
-// uploaded every file it lists, and it has no way to learn that these are
-// in the bucket already, so it sends them again. A resume therefore moves
-// the whole stream so far, twice; storage.LiveUploader needs to adopt the
-// objects already under its prefix for the playlists alone to suffice.
-func (w *Worker) resumeLive(ctx context.Context, a *attempt, dst storage.Location, outDir string, lad ladder.Ladder) (bool, error) {
+// For an S3 output only the playlists are fetched into outDir: the
+// segments they list stay in the bucket, and outDir gets a sparse
+// placeholder of each segment's size (one listing of the prefix), which is
+// all the muxer and the master playlist's bandwidth figures read. up adopts
+// them, so it publishes the playlists without sending a segment again.
+// A resume thus costs the playlists and a listing, however long the stream
+// has run (it used to download and upload every segment so far).
+func (w *Worker) resumeLive(ctx context.Context, a *attempt, dst storage.Location, outDir string, lad ladder.Ladder, up *storage.LiveUploader) (bool, error) {
 	if !a.ranBefore {
 		return false, nil
 	}
@@ -69,7 +68,7 @@ func (w *Worker) resumeLive(ctx context.Context, a *attempt, dst storage.Locatio
 	case "file":
 		found, err = localPlaylists(outDir, lad)
 	case "s3":
-		found, err = w.fetchStream(ctx, dst, outDir, lad)
+		found, err = w.fetchStream(ctx, dst, outDir, lad, up)
 	default:
 		err = &JobError{Code: queue.CodeInvalidPayload, Op: "output", Err: fmt.Errorf("scheme %q", dst.Scheme), Permanent: true}
 	}
@@ -101,9 +100,10 @@ func localPlaylists(dir string, lad ladder.Ladder) ([]string, error) {
 }
 
 // fetchStream copies the media playlists of lad's rungs under the S3 prefix
-// dst, and the segments they list, into dir. It returns the playlists
-// found.
-func (w *Worker) fetchStream(ctx context.Context, dst storage.Location, dir string, lad ladder.Ladder) ([]string, error) {
+// dst into dir, puts a placeholder of the right size for each segment they
+// list, and has up adopt those segments (see resumeLive). It returns the
+// playlists found.
+func (w *Worker) fetchStream(ctx context.Context, dst storage.Location, dir string, lad ladder.Ladder, up *storage.LiveUploader) ([]string, error) {
 	fetch := func(ctx context.Context, rel string, maxBytes int64) error {
 		src := storage.Location{Scheme: "s3", Bucket: dst.Bucket, Key: objectKey(dst.Key, rel)}
 		if _, err := storage.Fetch(ctx, w.s3, src, filepath.Join(dir, filepath.FromSlash(rel)), maxBytes); err != nil {
@@ -142,15 +142,44 @@ func (w *Worker) fetchStream(ctx context.Context, dst storage.Location, dir stri
 		}
 		found = append(found, joinLocation(dst, rel))
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(4)
+	if len(segments) == 0 {
+		return found, nil
+	}
+	sizes, err := storage.ListSizes(ctx, w.s3, dst)
+	if err != nil {
+		return nil, &JobError{Code: queue.CodeOutputWriteFailed, Op: "resume", Err: err}
+	}
 	for _, seg := range segments {
-		g.Go(func() error { return fetch(gctx, seg, 0) })
+		size, ok := sizes[seg]
+		if !ok {
+			// Listed by a playlist the uploader published only after the
+			// segment: it was there. Deleted since, or not visible yet.
+			return nil, &JobError{Code: queue.CodeOutputWriteFailed, Op: "resume: " + joinLocation(dst, seg),
+				Err: errors.New("segment listed in its playlist but not in the bucket")}
+		}
+		if err := placeholder(filepath.Join(dir, filepath.FromSlash(seg)), size); err != nil {
+			return nil, &JobError{Code: queue.CodeOutputWriteFailed, Op: "resume", Err: err}
+		}
 	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
+	up.Adopt(segments...)
 	return found, nil
+}
+
+// placeholder creates name as a sparse file of size bytes: it stands for a
+// segment that is in the bucket already and is never uploaded.
+func placeholder(name string, size int64) error {
+	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+		return err
+	}
+	f, err := os.Create(name)
+	if err != nil {
+		return err
+	}
+	if err := f.Truncate(size); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // segmentPath resolves the segment URI of the playlist of rung to a slash

@@ -161,6 +161,17 @@ func TestLiveResumeAfterHandback(t *testing.T) {
 			}
 			last, next := out.checkResumed(t, watch, before)
 			out.checkManifest(t, input)
+			if c.s3 {
+				// Worker B adopts the segments already in the bucket: each
+				// was uploaded once, by A.
+				for name := range before {
+					if strings.HasSuffix(name, ".m4s") {
+						if n := e.s3.putCount(outBucket, "live-handback/"+name); n != 1 {
+							t.Errorf("%s uploaded %d times, want once", name, n)
+						}
+					}
+				}
+			}
 			t.Logf("%s output: gap %v between the last segment before the hand-back and the first after it; SIGTERM to worker B's child %v, to its first segment %v",
 				c.name, next.Sub(last).Round(time.Millisecond), picked.Round(time.Millisecond), next.Sub(handback).Round(time.Millisecond))
 		})
