@@ -53,6 +53,10 @@ const (
 	Retention = 7 * 24 * time.Hour
 )
 
+// Retries is how many retries a task whose asynq MaxRetry is asynqMax
+// gets: one fewer, the spare (see AsynqMaxRetry).
+func Retries(asynqMax int) int { return max(asynqMax-1, 0) }
+
 // Queues returns the asynq server queue weights (asynq.Config.Queues) for a
 // worker serving both queues. A weight below 1 selects the default: live 6,
 // batch 3, so live goes first by default. A worker that serves one queue only

@@ -27,19 +27,22 @@ type LiveUploader struct {
 	dst Location
 	dir string
 
-	mu      sync.Mutex
-	sent    map[string]stamp // slash path under dir -> version uploaded
-	adopted map[string]bool  // at the destination already, never uploaded from here (Adopt)
+	mu   sync.Mutex
+	sent map[string]stamp // slash path under dir -> version uploaded, or adopted
 }
 
 type stamp struct{ size, mtime int64 }
+
+// adopted is the stamp of a file at the destination already (Adopt): no
+// file on disk has it, and uploadFiles never sends such a file.
+var adopted = stamp{-1, -1}
 
 func stampOf(fi fs.FileInfo) stamp { return stamp{fi.Size(), fi.ModTime().UnixNano()} }
 
 // NewLiveUploader uploads dir to the prefix dst.Key; dst must be an s3
 // location (Sync reports ErrInvalidLocation otherwise).
 func NewLiveUploader(client *s3.Client, dst Location, dir string) *LiveUploader {
-	return &LiveUploader{tm: newTransfer(client, S3Config{}), dst: dst, dir: dir, sent: map[string]stamp{}, adopted: map[string]bool{}}
+	return &LiveUploader{tm: newTransfer(client, S3Config{}), dst: dst, dir: dir, sent: map[string]stamp{}}
 }
 
 // Adopt records files that are already at the destination (slash paths
@@ -52,8 +55,7 @@ func (u *LiveUploader) Adopt(rels ...string) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	for _, rel := range rels {
-		u.adopted[rel] = true
-		u.sent[rel] = stamp{}
+		u.sent[rel] = adopted
 	}
 }
 
@@ -63,10 +65,7 @@ func ListSizes(ctx context.Context, client *s3.Client, loc Location) (map[string
 	if loc.Scheme != "s3" {
 		return nil, opErr("list", loc.String(), fmt.Errorf("%w: want an s3 location", ErrInvalidLocation))
 	}
-	prefix := loc.object("")
-	if prefix != "" && !strings.HasSuffix(prefix, "/") {
-		prefix += "/"
-	}
+	prefix := loc.object("") // "" or ending in "/"
 	sizes := map[string]int64{}
 	p := s3.NewListObjectsV2Paginator(client, &s3.ListObjectsV2Input{Bucket: &loc.Bucket, Prefix: &prefix})
 	for p.HasMorePages() {
@@ -147,7 +146,7 @@ func (u *LiveUploader) uploadFiles(ctx context.Context, rels []string) error {
 	for i, rel := range rels {
 		name := filepath.Join(u.dir, filepath.FromSlash(rel))
 		fi, err := os.Stat(name)
-		if seen[rel] || u.adopted[rel] || errors.Is(err, fs.ErrNotExist) || err == nil && u.sent[rel] == stampOf(fi) {
+		if seen[rel] || u.sent[rel] == adopted || errors.Is(err, fs.ErrNotExist) || err == nil && u.sent[rel] == stampOf(fi) {
 			continue
 		} else if err != nil {
 			statErr = opErr("sync", name, err)

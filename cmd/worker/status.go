@@ -11,6 +11,7 @@ import (
 
 	"github.com/abrfleet/abrfleet/internal/cli"
 	"github.com/abrfleet/abrfleet/internal/worker"
+	"github.com/abrfleet/abrfleet/queue"
 )
 
 // runStatus is `worker status <id>`: the task's state and its result.
@@ -36,9 +37,7 @@ func runStatus(_ context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	// The retries the job gets: asynq's MaxRetry less the spare the worker
-	// keeps (queue.AsynqMaxRetry).
-	maxRetry := max(s.Info.MaxRetry-1, 0)
+	maxRetry := queue.Retries(s.Info.MaxRetry) // without the worker's spare
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")

@@ -69,7 +69,7 @@ func exhaust(ret error, je *JobError, retried, maxRetry int) error {
 	if je.Permanent || !isFailure(ret) {
 		return ret
 	}
-	if limit := max(maxRetry-1, 0); retried >= limit {
+	if limit := queue.Retries(maxRetry); retried >= limit {
 		return &exhaustedError{je: je, retries: limit}
 	}
 	return ret

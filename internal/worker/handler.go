@@ -118,16 +118,12 @@ func (w *Worker) finish(ctx context.Context, a *attempt, err error) error {
 	w.metrics.fps.DeleteLabelValues(a.typ, a.id)
 	var (
 		je  *JobError
-		ret error // what asynq gets: je, or an *outageError around it
+		ret error // what asynq gets: je, or an *outageError or *exhaustedError around it
 	)
 	if err != nil {
 		je = classify(err, a.crashed)
 		a.res.Code, a.res.Message = je.Code, je.Error()
-		ret = je
-		if !errors.Is(err, errHandback) {
-			ret = w.outageRetry(ctx, a, je)
-		}
-		ret = exhaust(ret, je, a.retried, a.maxRetry)
+		ret = exhaust(w.outageRetry(ctx, a, je), je, a.retried, a.maxRetry)
 	}
 	var (
 		oe *outageError

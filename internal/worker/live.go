@@ -104,24 +104,17 @@ func localPlaylists(dir string, lad ladder.Ladder) ([]string, error) {
 // list, and has up adopt those segments (see resumeLive). It returns the
 // playlists found.
 func (w *Worker) fetchStream(ctx context.Context, dst storage.Location, dir string, lad ladder.Ladder, up *storage.LiveUploader) ([]string, error) {
-	fetch := func(ctx context.Context, rel string, maxBytes int64) error {
-		src := storage.Location{Scheme: "s3", Bucket: dst.Bucket, Key: objectKey(dst.Key, rel)}
-		if _, err := storage.Fetch(ctx, w.s3, src, filepath.Join(dir, filepath.FromSlash(rel)), maxBytes); err != nil {
-			return &JobError{Code: queue.CodeOutputWriteFailed, Op: "resume", Err: err,
-				Permanent: errors.Is(err, storage.ErrTooLarge) || errors.Is(err, storage.ErrInvalidLocation)}
-		}
-		return nil
-	}
 	var found, segments []string
 	for _, r := range lad.Rungs {
 		rel := path.Join(r.Name, mediaPlaylist)
-		err := fetch(ctx, rel, maxPlaylistBytes)
-		if errors.Is(err, storage.ErrNotFound) {
+		name := filepath.Join(dir, filepath.FromSlash(rel))
+		src := storage.Location{Scheme: "s3", Bucket: dst.Bucket, Key: objectKey(dst.Key, rel)}
+		if _, err := storage.Fetch(ctx, w.s3, src, name, maxPlaylistBytes); errors.Is(err, storage.ErrNotFound) {
 			continue
 		} else if err != nil {
-			return nil, err
+			return nil, &JobError{Code: queue.CodeOutputWriteFailed, Op: "resume", Err: err,
+				Permanent: errors.Is(err, storage.ErrTooLarge) || errors.Is(err, storage.ErrInvalidLocation)}
 		}
-		name := filepath.Join(dir, filepath.FromSlash(rel))
 		data, err := os.ReadFile(name)
 		if err != nil {
 			return nil, &JobError{Code: queue.CodeInternal, Op: "resume: read " + name, Err: err}

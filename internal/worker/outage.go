@@ -103,7 +103,7 @@ func (w *Worker) outageRetry(ctx context.Context, a *attempt, je *JobError) erro
 	return oe
 }
 
-// outageNote is what the attempt's result says of an uncounted retry.
+// note is what the attempt's result says of an uncounted retry.
 func (e *outageError) note(budget time.Duration) string {
 	return fmt.Sprintf("storage unavailable: retry not counted against max retries (outage failure %d, first %s ago, budget %s)",
 		e.n, e.elapsed.Round(time.Second), budget)

@@ -95,12 +95,6 @@ func recoverQueue(ctx context.Context, rdb redis.UniversalClient, q string, marg
 	return res, nil
 }
 
-// recoveries is how many times a recoverer put the task back.
-func recoveries(ctx context.Context, rdb redis.UniversalClient, q, id string) (int, error) {
-	n, _, err := uncounted(ctx, rdb, q, id)
-	return n, err
-}
-
 // uncounted returns the task's attempts that asynq's retry count leaves
 // out: those a recoverer put back, and those failed by a storage outage
 // (outage.go).
@@ -109,7 +103,7 @@ func uncounted(ctx context.Context, rdb redis.UniversalClient, q, id string) (re
 	if err != nil {
 		return 0, 0, err
 	}
-	n := make([]int, 2)
+	var n [2]int
 	for i, x := range v {
 		if s, ok := x.(string); ok {
 			if n[i], err = strconv.Atoi(s); err != nil {

@@ -85,7 +85,7 @@ func TestLiveRecoverKeys(t *testing.T) {
 	if info.State != asynq.TaskStatePending || info.Retried != 0 {
 		t.Fatalf("after recovery: state %s, retried %d; want pending, 0", info.State, info.Retried)
 	}
-	if n, err := recoveries(ctx, rdb, queue.QueueLive, "stream-1"); err != nil || n != 1 {
+	if n, _, err := uncounted(ctx, rdb, queue.QueueLive, "stream-1"); err != nil || n != 1 {
 		t.Fatalf("recoveries %d, %v; want 1", n, err)
 	}
 	serve("B")
