@@ -2,6 +2,7 @@ package reports
 
 import (
 	"math"
+	"sort"
 
 	"github.com/montanaflynn/stats"
 )
@@ -68,4 +69,32 @@ func tQuantile975(df int) float64 {
 	n := float64(df)
 	z3, z5 := z*z*z, z*z*z*z*z
 	return z + (z3+z)/(4*n) + (5*z5+16*z3+3*z)/(96*n*n)
+}
+
+// MedianCI is a distribution-free confidence interval of the median of xs: the order
+// statistics x(k) and x(n+1-k) for the largest k whose coverage, 1 - 2·P(B < k) with
+// B ~ Binomial(n, 1/2), is at least level. When even the full range falls short (fewer than
+// six values at 95%), it is the range, and coverage says how much less than level it holds.
+// It assumes nothing about the shape of the distribution, which suits timings on a shared
+// machine, whose noise is neither normal nor symmetric.
+func MedianCI(xs []float64, level float64) (low, high, coverage float64) {
+	n := len(xs)
+	if n == 0 {
+		return 0, 0, 0
+	}
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	// cdf[j] = P(B <= j), built from the binomial coefficients of n.
+	cdf := make([]float64, n+1)
+	p, sum := math.Pow(0.5, float64(n)), 0.0
+	for j := 0; j <= n; j++ {
+		sum += p
+		cdf[j] = sum
+		p = p * float64(n-j) / float64(j+1)
+	}
+	k := 1
+	for k+1 <= (n+1)/2 && 1-2*cdf[k] >= level {
+		k++
+	}
+	return s[k-1], s[n-k], 1 - 2*cdf[k-1]
 }

@@ -54,3 +54,39 @@ func TestTQuantile975(t *testing.T) {
 		}
 	}
 }
+
+func TestMedianCI(t *testing.T) {
+	tests := []struct {
+		name                string
+		xs                  []float64
+		low, high, coverage float64
+	}{
+		{"empty", nil, 0, 0, 0},
+		{"one", []float64{7}, 7, 7, 0},
+		{"two", []float64{3, 1}, 1, 3, 0.5},
+		// Five values: the range is the best there is, at 1 - 2/32.
+		{"five", []float64{1.24, 1.05, 0.94, 1.09, 1.15}, 0.94, 1.24, 0.9375},
+		{"six", []float64{6, 1, 5, 2, 4, 3}, 1, 6, 1 - 2.0/64},
+		// Nine: the 2nd and 8th values cover 1 - 2·10/512 = 96.1%; the 3rd and 7th only 82%.
+		{"nine", []float64{9, 8, 7, 6, 5, 4, 3, 2, 1}, 2, 8, 1 - 20.0/512},
+		{"ten", []float64{10, 9, 8, 7, 6, 5, 4, 3, 2, 1}, 2, 9, 1 - 22.0/1024},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			low, high, cov := MedianCI(tt.xs, 0.95)
+			if low != tt.low || high != tt.high || math.Abs(cov-tt.coverage) > 1e-12 {
+				t.Errorf("MedianCI(%v) = %v, %v, %v; want %v, %v, %v", tt.xs, low, high, cov, tt.low, tt.high, tt.coverage)
+			}
+		})
+	}
+	// A lower level narrows the interval: 5 values at 60% give the 2nd and 4th.
+	if low, high, cov := MedianCI([]float64{5, 1, 4, 2, 3}, 0.6); low != 2 || high != 4 || math.Abs(cov-0.625) > 1e-12 {
+		t.Errorf("MedianCI at 60%% = %v, %v, %v; want 2, 4, 0.625", low, high, cov)
+	}
+	// The input is not reordered.
+	xs := []float64{3, 1, 2}
+	MedianCI(xs, 0.95)
+	if xs[0] != 3 || xs[1] != 1 || xs[2] != 2 {
+		t.Errorf("MedianCI sorted its input: %v", xs)
+	}
+}

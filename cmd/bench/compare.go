@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/abrfleet/abrfleet/internal/cli"
 	"github.com/abrfleet/abrfleet/ladder"
+	"github.com/abrfleet/abrfleet/reports"
 	"github.com/abrfleet/abrfleet/transcode"
 	"github.com/montanaflynn/stats"
 )
@@ -32,15 +34,31 @@ type compareCase struct {
 	OursRSSMB float64 `json:"ours_rss_mb"`
 	CLIRSSMB  float64 `json:"cli_rss_mb"`
 
+	// Each repeat runs the two sides back to back, so each pair saw the same machine. The
+	// median of the pairs' fps ratios, with its distribution-free confidence interval, says
+	// whether the speed target is met, missed, or cannot be told apart on this machine.
+	PairRatios    []float64 `json:"pair_ratios"`
+	PairRatio     float64   `json:"pair_ratio_median"`
+	RatioCILow    float64   `json:"ratio_ci_low"`
+	RatioCIHigh   float64   `json:"ratio_ci_high"`
+	RatioCILevel  float64   `json:"ratio_ci_level"` // the interval's coverage, e.g. 0.9375 for n = 5
+	Target        float64   `json:"target"`
+	SpeedVerdict  string    `json:"speed_verdict"` // met, not met, inconclusive, too few runs, no data
+	RSSRatio      float64   `json:"rss_ratio"`     // ours / cli, target <= rssTarget
+	RSSVerdict    string    `json:"rss_verdict"`
+	OursCPUSecond float64   `json:"ours_cpu_s"` // user + system CPU seconds, medians
+	CLICPUSecond  float64   `json:"cli_cpu_s"`
+
 	OursRuns []runFigures `json:"ours_runs"`
 	CLIRuns  []runFigures `json:"cli_runs"`
 }
 
 // runFigures is one measured run of a child process.
 type runFigures struct {
-	Seconds float64 `json:"seconds"`
-	FPS     float64 `json:"fps"`
-	RSSMB   float64 `json:"rss_mb"`
+	Seconds    float64 `json:"seconds"`
+	FPS        float64 `json:"fps"`
+	RSSMB      float64 `json:"rss_mb"`
+	CPUSeconds float64 `json:"cpu_s"` // user + system
 }
 
 type compareReport struct {
@@ -48,6 +66,7 @@ type compareReport struct {
 	Frames  int            `json:"frames"`
 	N       int            `json:"n"`
 	FFmpeg  string         `json:"ffmpeg"`
+	Machine string         `json:"machine"`
 	Options string         `json:"our_options"`
 	Cases   []*compareCase `json:"cases"`
 }
@@ -110,7 +129,7 @@ func runCompareCLI(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return err
 	}
 	rep := compareReport{Source: src, Frames: *frames, N: *n, FFmpeg: transcode.FFmpegVersion(),
-		Options: "worker transcode " + *oursArgs}
+		Machine: fmt.Sprintf("%s, %d CPUs", cpuModel(), runtime.NumCPU()), Options: "worker transcode " + *oursArgs}
 	for _, c := range list {
 		out := filepath.Join(*work, string(c.Codec)+"-"+c.Preset)
 		ours := func() (runFigures, error) {
@@ -150,11 +169,7 @@ func runCompareCLI(ctx context.Context, args []string, stdout, stderr io.Writer)
 			fmt.Fprintf(stderr, "%s %s run %d/%d: ours %.1f fps %.0f MB, cli %.1f fps %.0f MB\n",
 				c.Codec, c.Preset, i+1, *n, a.FPS, a.RSSMB, b.FPS, b.RSSMB)
 		}
-		c.OursFPS, c.CLIFPS = median(c.OursRuns, fpsOf), median(c.CLIRuns, fpsOf)
-		c.OursRSSMB, c.CLIRSSMB = median(c.OursRuns, rssOf), median(c.CLIRuns, rssOf)
-		if c.CLIFPS > 0 {
-			c.Ratio = c.OursFPS / c.CLIFPS
-		}
+		c.summarize()
 		rep.Cases = append(rep.Cases, c)
 	}
 	if *asJSON {
@@ -163,17 +178,91 @@ func runCompareCLI(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return enc.Encode(rep)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "case\tn\tours fps (median, min-max)\tcli fps (median, min-max)\tratio\tours RSS MB\tcli RSS MB\t\n")
+	fmt.Fprintf(tw, "case\tn\tours fps (median, min-max)\tcli fps (median, min-max)\tratio\tpair ratio (CI)\ttarget\tspeed\tours RSS MB\tcli RSS MB\tRSS\tours CPU-s\tcli CPU-s\t\n")
 	for _, c := range rep.Cases {
-		fmt.Fprintf(tw, "%s %s\t%d\t%.1f (%s)\t%.1f (%s)\t%.2f\t%.0f\t%.0f\t\n", c.Codec, c.Preset, len(c.OursRuns),
-			c.OursFPS, spread(c.OursRuns), c.CLIFPS, spread(c.CLIRuns), c.Ratio, c.OursRSSMB, c.CLIRSSMB)
+		fmt.Fprintf(tw, "%s %s\t%d\t%.1f (%s)\t%.1f (%s)\t%.2f\t%.3f (%.3f-%.3f)\t>= %.2f\t%s\t%.0f\t%.0f\t%s\t%.1f\t%.1f\t\n",
+			c.Codec, c.Preset, len(c.OursRuns), c.OursFPS, spread(c.OursRuns), c.CLIFPS, spread(c.CLIRuns), c.Ratio,
+			c.PairRatio, c.RatioCILow, c.RatioCIHigh, c.Target, c.SpeedVerdict, c.OursRSSMB, c.CLIRSSMB, c.RSSVerdict,
+			c.OursCPUSecond, c.CLICPUSecond)
 	}
-	fmt.Fprintf(tw, "\nsource %s, %d frames; FFmpeg %s; ours: %s\n", rep.Source, rep.Frames, rep.FFmpeg, rep.Options)
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	level := 0.0
+	if len(rep.Cases) > 0 {
+		level = rep.Cases[0].RatioCILevel
+	}
+	fmt.Fprintf(stdout, "\npair ratio: median of the %d back-to-back pairs' fps ratios, with its %.1f%% confidence interval\n"+
+		"(order statistics, no assumption about the noise). speed is met when the whole interval is at or above\n"+
+		"the target, not met when it is all below, inconclusive otherwise: run more repeats or quiet the machine;\n"+
+		"fewer than 5 repeats give no verdict.\n"+
+		"RSS is met when ours <= %.1f x the CLI's.\n", rep.N, 100*level, rssTarget)
+	fmt.Fprintf(stdout, "source %s, %d frames; FFmpeg %s; %s; ours: %s\n", rep.Source, rep.Frames, rep.FFmpeg, rep.Machine, rep.Options)
+	return nil
+}
+
+// The transcode issue's targets: at least 1.10 times the CLI's speed at x264 and x265 ultrafast,
+// at least its speed everywhere else, and at most 1.1 times its peak RSS.
+const rssTarget = 1.1
+
+func speedTarget(codec ladder.Codec, preset string) float64 {
+	if preset == "ultrafast" && (codec == ladder.X264 || codec == ladder.X265) {
+		return 1.10
+	}
+	return 1.00
+}
+
+// minCILevel is the least coverage a verdict may rest on: five pairs give 93.75%, four 87.5%.
+const minCILevel = 0.9
+
+// verdict judges a confidence interval against a lower bound.
+func verdict(low, high, target float64) string {
+	switch {
+	case low >= target:
+		return "met"
+	case high < target:
+		return "not met"
+	}
+	return "inconclusive"
+}
+
+// summarize fills in the medians, ratios and verdicts from the runs.
+func (c *compareCase) summarize() {
+	c.OursFPS, c.CLIFPS = median(c.OursRuns, fpsOf), median(c.CLIRuns, fpsOf)
+	c.OursRSSMB, c.CLIRSSMB = median(c.OursRuns, rssOf), median(c.CLIRuns, rssOf)
+	c.OursCPUSecond, c.CLICPUSecond = median(c.OursRuns, cpuOf), median(c.CLIRuns, cpuOf)
+	if c.CLIFPS > 0 {
+		c.Ratio = c.OursFPS / c.CLIFPS
+	}
+	c.PairRatios = nil
+	for i := range min(len(c.OursRuns), len(c.CLIRuns)) {
+		if c.CLIRuns[i].FPS > 0 {
+			c.PairRatios = append(c.PairRatios, c.OursRuns[i].FPS/c.CLIRuns[i].FPS)
+		}
+	}
+	c.PairRatio, _ = stats.Median(c.PairRatios)
+	c.RatioCILow, c.RatioCIHigh, c.RatioCILevel = reports.MedianCI(c.PairRatios, 0.95)
+	c.Target = speedTarget(c.Codec, c.Preset)
+	switch {
+	case len(c.PairRatios) == 0:
+		c.SpeedVerdict = "no data"
+	case c.RatioCILevel < minCILevel:
+		c.SpeedVerdict = "too few runs"
+	default:
+		c.SpeedVerdict = verdict(c.RatioCILow, c.RatioCIHigh, c.Target)
+	}
+	c.RSSVerdict = "not met"
+	if c.CLIRSSMB > 0 {
+		c.RSSRatio = c.OursRSSMB / c.CLIRSSMB
+		if c.RSSRatio <= rssTarget {
+			c.RSSVerdict = "met"
+		}
+	}
 }
 
 func fpsOf(r runFigures) float64 { return r.FPS }
 func rssOf(r runFigures) float64 { return r.RSSMB }
+func cpuOf(r runFigures) float64 { return r.CPUSeconds }
 
 func values(runs []runFigures, f func(runFigures) float64) []float64 {
 	xs := make([]float64, len(runs))
@@ -215,7 +304,8 @@ func measure(ctx context.Context, frames int, name string, args ...string) (runF
 	if !ok {
 		return runFigures{}, errors.New("no rusage")
 	}
-	return runFigures{Seconds: secs, FPS: float64(frames) / secs, RSSMB: float64(ru.Maxrss) / 1024}, nil
+	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+	return runFigures{Seconds: secs, FPS: float64(frames) / secs, RSSMB: float64(ru.Maxrss) / 1024, CPUSeconds: cpu}, nil
 }
 
 // cliArgs renders the ffmpeg command that does what our pipeline does: decode once, split into
