@@ -87,10 +87,10 @@ func ListSizes(ctx context.Context, client *s3.Client, loc Location) (map[string
 // playlist whose listed files are all uploaded, then master.m3u8 once the
 // playlists it lists are, then manifest.json (which the transcode writes,
 // atomically, as the stream ends) once master.m3u8 is up to date. Files
-// nothing lists yet (such as *.tmp or
-// segments being written) are left alone, and so is a playlist caught
-// mid-write (no final newline). Call it periodically, and once after the
-// producer finishes; a failed Sync keeps what it managed to upload.
+// nothing lists yet (such as *.tmp or segments being written) are left
+// alone, and so is a playlist caught mid-write (no final newline). Call it
+// periodically, and once after the producer finishes; a failed Sync keeps
+// what it managed to upload.
 func (u *LiveUploader) Sync(ctx context.Context) error {
 	u.mu.Lock()
 	defer u.mu.Unlock()

@@ -37,17 +37,17 @@ type compareCase struct {
 	// Each repeat runs the two sides back to back, so each pair saw the same machine. The
 	// median of the pairs' fps ratios, with its distribution-free confidence interval, says
 	// whether the speed target is met, missed, or cannot be told apart on this machine.
-	PairRatios    []float64 `json:"pair_ratios"`
-	PairRatio     float64   `json:"pair_ratio_median"`
-	RatioCILow    float64   `json:"ratio_ci_low"`
-	RatioCIHigh   float64   `json:"ratio_ci_high"`
-	RatioCILevel  float64   `json:"ratio_ci_level"` // the interval's coverage, e.g. 0.9375 for n = 5
-	Target        float64   `json:"target"`
-	SpeedVerdict  string    `json:"speed_verdict"` // met, not met, inconclusive, too few runs, no data
-	RSSRatio      float64   `json:"rss_ratio"`     // ours / cli, target <= rssTarget
-	RSSVerdict    string    `json:"rss_verdict"`
-	OursCPUSecond float64   `json:"ours_cpu_s"` // user + system CPU seconds, medians
-	CLICPUSecond  float64   `json:"cli_cpu_s"`
+	PairRatios     []float64 `json:"pair_ratios"`
+	PairRatio      float64   `json:"pair_ratio_median"`
+	RatioCILow     float64   `json:"ratio_ci_low"`
+	RatioCIHigh    float64   `json:"ratio_ci_high"`
+	RatioCILevel   float64   `json:"ratio_ci_level"` // the interval's coverage, e.g. 0.9375 for n = 5
+	Target         float64   `json:"target"`
+	SpeedVerdict   string    `json:"speed_verdict"` // met, not met, inconclusive, too few runs, no data
+	RSSRatio       float64   `json:"rss_ratio"`     // ours / cli, target <= rssTarget
+	RSSVerdict     string    `json:"rss_verdict"`
+	OursCPUSeconds float64   `json:"ours_cpu_s"` // user + system CPU seconds, medians
+	CLICPUSeconds  float64   `json:"cli_cpu_s"`
 
 	OursRuns []runFigures `json:"ours_runs"`
 	CLIRuns  []runFigures `json:"cli_runs"`
@@ -183,7 +183,7 @@ func runCompareCLI(ctx context.Context, args []string, stdout, stderr io.Writer)
 		fmt.Fprintf(tw, "%s %s\t%d\t%.1f (%s)\t%.1f (%s)\t%.2f\t%.3f (%.3f-%.3f)\t>= %.2f\t%s\t%.0f\t%.0f\t%s\t%.1f\t%.1f\t\n",
 			c.Codec, c.Preset, len(c.OursRuns), c.OursFPS, spread(c.OursRuns), c.CLIFPS, spread(c.CLIRuns), c.Ratio,
 			c.PairRatio, c.RatioCILow, c.RatioCIHigh, c.Target, c.SpeedVerdict, c.OursRSSMB, c.CLIRSSMB, c.RSSVerdict,
-			c.OursCPUSecond, c.CLICPUSecond)
+			c.OursCPUSeconds, c.CLICPUSeconds)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -230,7 +230,7 @@ func verdict(low, high, target float64) string {
 func (c *compareCase) summarize() {
 	c.OursFPS, c.CLIFPS = median(c.OursRuns, fpsOf), median(c.CLIRuns, fpsOf)
 	c.OursRSSMB, c.CLIRSSMB = median(c.OursRuns, rssOf), median(c.CLIRuns, rssOf)
-	c.OursCPUSecond, c.CLICPUSecond = median(c.OursRuns, cpuOf), median(c.CLIRuns, cpuOf)
+	c.OursCPUSeconds, c.CLICPUSeconds = median(c.OursRuns, cpuOf), median(c.CLIRuns, cpuOf)
 	if c.CLIFPS > 0 {
 		c.Ratio = c.OursFPS / c.CLIFPS
 	}

@@ -87,10 +87,14 @@ func (w *Worker) outageRetry(ctx context.Context, a *attempt, je *JobError) erro
 	defer cancel()
 	budget := int64(max(w.cfg.OutageBudget/time.Second, 1))
 	v, err := outageScript.Run(ctx, w.rdb, []string{asynqTaskKey(a.queue, a.id)}, outageSinceField, outageRetriesField, budget).Int64Slice()
-	if err != nil || len(v) != 2 {
-		if err != redis.Nil {
-			a.log.Warn("count storage outage failure", "err", err)
-		}
+	switch {
+	case errors.Is(err, redis.Nil): // the task is gone
+		return je
+	case err == nil && len(v) != 2:
+		err = fmt.Errorf("outage script returned %v", v)
+	}
+	if err != nil {
+		a.log.Warn("count storage outage failure", "err", err)
 		return je
 	}
 	oe := &outageError{je: je, n: int(v[0]), elapsed: time.Duration(v[1]) * time.Second}
@@ -113,9 +117,5 @@ func (e *outageError) note(budget time.Duration) string {
 // doubled per retry, capped at outageMaxDelay (and RetryMaxDelay).
 func (w *Worker) outageDelay(n int) time.Duration {
 	limit := max(min(outageMaxDelay, w.cfg.RetryMaxDelay), w.cfg.RetryDelay)
-	d := w.cfg.RetryDelay
-	for i := 1; i < n && d < limit; i++ {
-		d *= 2
-	}
-	return min(d, limit)
+	return backoff(w.cfg.RetryDelay, limit, n-1)
 }

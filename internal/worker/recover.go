@@ -99,7 +99,8 @@ func recoverQueue(ctx context.Context, rdb redis.UniversalClient, q string, marg
 // out: those a recoverer put back, and those failed by a storage outage
 // (outage.go).
 func uncounted(ctx context.Context, rdb redis.UniversalClient, q, id string) (recovered, outages int, err error) {
-	v, err := rdb.HMGet(ctx, asynqTaskKey(q, id), recoveriesField, outageRetriesField).Result()
+	fields := [2]string{recoveriesField, outageRetriesField}
+	v, err := rdb.HMGet(ctx, asynqTaskKey(q, id), fields[:]...).Result()
 	if err != nil {
 		return 0, 0, err
 	}
@@ -107,7 +108,7 @@ func uncounted(ctx context.Context, rdb redis.UniversalClient, q, id string) (re
 	for i, x := range v {
 		if s, ok := x.(string); ok {
 			if n[i], err = strconv.Atoi(s); err != nil {
-				return 0, 0, fmt.Errorf("task %s field %d: %w", id, i, err)
+				return 0, 0, fmt.Errorf("task %s field %s: %w", id, fields[i], err)
 			}
 		}
 	}

@@ -252,11 +252,16 @@ func (w *Worker) retryDelay(n int, err error, t *asynq.Task) time.Duration {
 	if errors.As(err, &oe) {
 		return jitter(w.outageDelay(oe.n))
 	}
-	d := w.cfg.RetryDelay
-	for i := 0; i < n && d < w.cfg.RetryMaxDelay; i++ {
+	return jitter(backoff(w.cfg.RetryDelay, w.cfg.RetryMaxDelay, n))
+}
+
+// backoff is base doubled steps times, capped at limit.
+func backoff(base, limit time.Duration, steps int) time.Duration {
+	d := base
+	for i := 0; i < steps && d < limit; i++ {
 		d *= 2
 	}
-	return jitter(min(d, w.cfg.RetryMaxDelay))
+	return min(d, limit)
 }
 
 // jitter spreads d by ±20%, so jobs failed together do not retry together.
